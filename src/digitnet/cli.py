@@ -1,0 +1,287 @@
+"""The ``digitnet`` command line: train, evaluate, predict, plot, gradcheck.
+
+Human-readable output goes to stdout. With ``--json`` the last line on
+stdout is one JSON object and progress lines go to stderr. Problems a user
+can fix are printed as one line on stderr with a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .config import PRESETS, preset
+from .data import DATASETS, load_dataset
+from .errors import ConfigError, DigitnetError
+from .fileio import write_json
+from .optim import OPTIMIZERS
+from .schedules import SCHEDULES
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 128,64, got {text!r}")
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"hidden sizes must be positive, got {text!r}")
+    return sizes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="digitnet", description="Learn to read handwritten digits with a neural network in NumPy.")
+    parser.add_argument("--version", action="version", version=f"digitnet {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train a network and evaluate it on the test set")
+    train.add_argument("--preset", default="quick", choices=sorted(PRESETS),
+                       help="named configuration (default: quick); flags below override it")
+    _data_flags(train, default_dataset="mnist")
+    train.add_argument("--hidden", type=_hidden, help="hidden layer sizes, e.g. 128,64")
+    train.add_argument("--epochs", type=int, help="passes over the data (iterations when full batch)")
+    train.add_argument("--batch-size", type=int, help="examples per step; 0 = full batch")
+    train.add_argument("--lr", type=float, help="learning rate")
+    train.add_argument("--optimizer", choices=OPTIMIZERS)
+    train.add_argument("--momentum", type=float)
+    train.add_argument("--weight-decay", type=float, help="L2 coefficient on weights")
+    train.add_argument("--dropout", type=float, help="dropout after each hidden layer")
+    train.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule")
+    train.add_argument("--patience", type=int, help="early-stopping patience in epochs; 0 disables")
+    train.add_argument("--validation-size", type=int, help="training images held out (default 5000)")
+    train.add_argument("--train-limit", type=int, help="use only this many training images")
+    train.add_argument("--dtype", choices=("float32", "float64"))
+    train.add_argument("--seed", type=int, help="random seed (default 0)")
+    train.add_argument("--out", type=Path, help="output folder (default runs/<preset>-<time>)")
+    train.add_argument("--no-plots", action="store_true", help="skip writing the PNG plots")
+    train.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a model on the full test set")
+    evaluate.add_argument("model", type=Path)
+    _data_flags(evaluate, default_dataset=None)
+    evaluate.add_argument("--json", action="store_true")
+
+    predict = commands.add_parser("predict", help="read digits from PNG or JPEG images")
+    predict.add_argument("model", type=Path)
+    predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
+    predict.add_argument("--save-input", type=Path, metavar="DIR",
+                         help="also write the 28x28 image the network sees, as PNG, into DIR")
+    predict.add_argument("--json", action="store_true")
+
+    plot = commands.add_parser("plot", help="(re)draw the plots of a training run")
+    plot.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    _data_flags(plot, default_dataset=None)
+
+    gradcheck = commands.add_parser("gradcheck", help="verify backpropagation numerically")
+    gradcheck.add_argument("--seed", type=int, default=0)
+    gradcheck.add_argument("--hidden", type=_hidden, default=(16, 12))
+    return parser
+
+
+def _data_flags(parser, default_dataset):
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default=default_dataset,
+                        help="mnist or fashion-mnist" + ("" if default_dataset else " (default: the model's)"))
+    parser.add_argument("--data-dir", type=Path, help="folder holding the IDX files")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
+               "plot": cmd_plot, "gradcheck": cmd_gradcheck}[args.command]
+    try:
+        return handler(args) or 0
+    except DigitnetError as err:
+        print(f"digitnet: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("digitnet: interrupted", file=sys.stderr)
+        return 130
+
+
+def _printer(as_json: bool):
+    """Human lines go to stdout, or to stderr when stdout is reserved for JSON."""
+    stream = sys.stderr if as_json else sys.stdout
+    return lambda line: print(line, file=stream, flush=True)
+
+
+def _config_from_args(args):
+    config = preset(args.preset)
+    overrides = {
+        "dataset": args.dataset, "hidden": args.hidden, "epochs": args.epochs,
+        "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
+        "momentum": args.momentum, "weight_decay": args.weight_decay, "dropout": args.dropout,
+        "schedule": args.schedule, "validation_size": args.validation_size,
+        "train_limit": args.train_limit, "dtype": args.dtype, "seed": args.seed,
+    }
+    config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    if args.patience is not None:
+        config.patience = args.patience or None
+    return config.validate()
+
+
+def cmd_train(args) -> int:
+    from .modelfile import save_model
+    from .metrics import format_report
+    from .train import evaluate, train
+
+    say = _printer(args.json)
+    config = _config_from_args(args)
+    out = args.out or Path("runs") / f"{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    data = load_dataset(config.dataset, args.data_dir, config.validation_size,
+                        train_limit=config.train_limit)
+    arch = "-".join(str(s) for s in (784, *config.hidden, 10))
+    batch = "full batch" if config.batch_size == 0 else f"batch {config.batch_size}"
+    say(f"digitnet {__version__}: training {arch} on {data.name} "
+        f"({len(data.x_train):,} train, {len(data.x_val):,} validation images from {data.source})")
+    say(f"preset {args.preset}: {config.optimizer} lr {config.lr:g} ({config.schedule}), {batch}, "
+        f"{config.epochs} {'iterations' if config.batch_size == 0 else 'epochs'}, seed {config.seed}")
+
+    result = train(config, data, log=say, progress=sys.stderr.isatty() and not args.json)
+    report, probs = evaluate(result.model, data.x_test, data.y_test, data.classes)
+    say(f"trained in {result.train_seconds:.1f}s ({len(result.history)} epochs"
+        + (f", best epoch {result.best_epoch}" if result.best_epoch != len(result.history) else "") + ")")
+    say(format_report(report, data.classes))
+
+    best = result.history[result.best_epoch - 1]
+    metrics = {
+        "test_accuracy": report["test_accuracy"], "accuracy_ci95": report["accuracy_ci95"],
+        "val_accuracy": best["val_accuracy"], "train_loss": best["train_loss"],
+        "final_train_loss": result.final_train_loss,
+    }
+    metadata = {
+        "dataset": data.name, "classes": list(data.classes), "preset": args.preset,
+        "config": config.to_dict(), "metrics": metrics, "train_seconds": result.train_seconds,
+        "epochs_run": len(result.history), "best_epoch": result.best_epoch,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "numpy_version": np.__version__,
+    }
+    model_path = save_model(out / "model.npz", result.model, metadata)
+    write_json(out / "history.json", result.history)
+    write_json(out / "report.json", report)
+    plots = []
+    if not args.no_plots:
+        from .plots import plot_run
+
+        plots = plot_run(out, result.history, report, result.model, data, probs,
+                         log_every=config.log_every if config.batch_size == 0 else 1)
+    say(f"wrote {model_path}, {out / 'history.json'}" + (f" and {len(plots)} plots" if plots else ""))
+    say(f"test accuracy: {100 * report['test_accuracy']:.2f}%")
+    if args.json:
+        print(json.dumps({
+            "test_accuracy": report["test_accuracy"], "accuracy_ci95": report["accuracy_ci95"],
+            "train_seconds": result.train_seconds, "epochs": len(result.history),
+            "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
+            "final_train_loss": result.final_train_loss,
+            "model": str(model_path), "out": str(out), "plots": [str(p) for p in plots],
+            "config": config.to_dict(), "history": result.history,
+        }))
+    return 0
+
+
+def _load_model_and_data(model_path: Path, dataset: str | None, data_dir: Path | None):
+    from .modelfile import load_model
+
+    model, meta = load_model(model_path)
+    name = dataset or meta.get("dataset", "mnist")
+    data = load_dataset(name, data_dir, validation_size=0)
+    return model, meta, data
+
+
+def cmd_evaluate(args) -> int:
+    from .metrics import format_report
+    from .train import evaluate
+
+    model, meta, data = _load_model_and_data(args.model, args.dataset, args.data_dir)
+    report, _ = evaluate(model, data.x_test, data.y_test, data.classes)
+    if args.json:
+        print(json.dumps({"model": str(args.model), "dataset": data.name, **report}))
+    else:
+        print(f"{args.model}: {'-'.join(map(str, model.architecture.sizes))} on the {data.name} "
+              f"test set ({len(data.x_test):,} images)")
+        print(format_report(report, data.classes))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .modelfile import load_model
+    from .preprocess import image_to_input
+
+    model, meta = load_model(args.model)
+    classes = meta.get("classes") or [str(i) for i in range(model.architecture.output_size)]
+    inputs = np.stack([image_to_input(path) for path in args.images])  # (N, 784)
+    probs = model.predict_proba(inputs.astype(model.dtype))
+    predictions = []
+    for path, x, p in zip(args.images, inputs, probs):
+        top = np.argsort(-p)[:3]
+        predictions.append({"image": str(path), "digit": int(top[0]), "label": classes[top[0]],
+                            "probabilities": [float(v) for v in p],
+                            "top3": [{"digit": int(k), "label": classes[k], "probability": float(p[k])}
+                                     for k in top]})
+        if args.save_input:
+            _save_input(args.save_input / (path.stem + "-28x28.png"), x)
+        if not args.json:
+            others = ", ".join(f"{classes[k]} {100 * p[k]:.1f}%" for k in top)
+            print(f"{path}: {classes[top[0]]}   (top 3: {others})")
+    if args.json:
+        print(json.dumps({"model": str(args.model), "predictions": predictions}))
+    return 0
+
+
+def _save_input(path: Path, x: np.ndarray) -> None:
+    from PIL import Image
+
+    from .fileio import atomic_open
+
+    with atomic_open(path, "wb") as f:
+        Image.fromarray((x.reshape(28, 28) * 255).round().astype(np.uint8)).save(f, format="PNG")
+
+
+def cmd_plot(args) -> int:
+    from .plots import plot_run
+    from .train import evaluate
+
+    run_dir = args.run_dir
+    history_path = run_dir / "history.json"
+    if not history_path.is_file():
+        raise ConfigError(f"{history_path}: not found (is {run_dir} a training run folder?)")
+    try:
+        history = json.loads(history_path.read_text())
+        if not isinstance(history, list) or not all("train_loss" in h for h in history):
+            raise ValueError("not a list of epoch records")
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{history_path}: not a digitnet history ({err})") from None
+    model, meta, data = _load_model_and_data(run_dir / "model.npz", args.dataset, args.data_dir)
+    report, probs = evaluate(model, data.x_test, data.y_test, data.classes)
+    config = meta.get("config", {})
+    every = config.get("log_every", 1) if config.get("batch_size") == 0 else 1
+    for path in plot_run(run_dir, history, report, model, data, probs, log_every=every):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_gradcheck(args) -> int:
+    from .gradcheck import check_network
+
+    results = check_network(hidden=args.hidden, seed=args.seed)
+    print("Backpropagation vs central finite differences (float64, h = 1e-5)")
+    print(f"network 20-{'-'.join(map(str, args.hidden))}-10, softmax cross-entropy, batch of 8\n")
+    print(f"{'parameter':<12} {'shape':<12} {'relative error':>14}")
+    worst = 0.0
+    for name, shape, error in results:
+        worst = max(worst, error)
+        print(f"{name:<12} {str(shape):<12} {error:>14.2e}")
+    ok = worst < 1e-6
+    print(f"\nworst {worst:.2e}: " + ("backprop agrees with the numerical gradient" if ok
+                                   else "MISMATCH: the analytic gradient is wrong"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,288 @@
+"""MNIST and Fashion-MNIST: finding the files, checking them, loading them.
+
+Images stay ``uint8`` in memory (60,000 x 784 bytes = 47 MB for MNIST) and are
+scaled to float32 in [0, 1] one batch at a time by :func:`scale_images`, so no
+float copy of the whole set is ever made during mini-batch training.
+
+Where the files are looked for, in order:
+
+1. ``data_dir`` (``--data-dir``) or the ``DIGITNET_DATA_DIR`` environment
+   variable: a folder holding the four files, or a folder with a subfolder
+   named after the dataset;
+2. the repository's own ``data/<dataset>/`` (MNIST is shipped there);
+3. the user cache, ``$XDG_CACHE_HOME/digitnet/<dataset>`` (default
+   ``~/.cache/digitnet/<dataset>``);
+4. a download from the dataset's public mirrors into that cache
+   (see :mod:`digitnet.download`).
+
+Every file's *decompressed* content is checked against a known SHA-256, so a
+recompressed copy is accepted and a corrupted one is named in the error.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+from .idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
+
+FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What digitnet knows about a dataset: its checksums, classes and mirrors."""
+
+    name: str
+    sha256: dict[str, str]  # file stem -> SHA-256 of the decompressed content
+    classes: tuple[str, ...]
+    mirrors: tuple[str, ...]
+
+
+DATASETS = {
+    "mnist": DatasetInfo(
+        name="mnist",
+        sha256={
+            "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+            "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+            "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+            "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        },
+        classes=tuple(str(d) for d in range(10)),
+        mirrors=(
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+            "http://yann.lecun.com/exdb/mnist/",
+        ),
+    ),
+    "fashion-mnist": DatasetInfo(
+        name="fashion-mnist",
+        sha256={
+            "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        },
+        classes=(
+            "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        ),
+        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+    ),
+}
+
+# src/digitnet/data.py -> the repository root, where data/mnist is shipped.
+REPO_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+
+
+@dataclass
+class Dataset:
+    """A dataset split into train, validation and test parts.
+
+    Attributes
+    ----------
+    name : str
+        ``"mnist"`` or ``"fashion-mnist"``.
+    x_train, x_val, x_test : ndarray of uint8, shape (n, 784)
+        Flattened images, 0 = background, 255 = full ink.
+    y_train, y_val, y_test : ndarray of int64, shape (n,)
+        Class indices 0-9.
+    classes : tuple of str
+        Names of the ten classes.
+    source : str
+        The folder the files were read from.
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    classes: tuple[str, ...]
+    source: str
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """Look up a dataset by name, with a clear error for an unknown one."""
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def cache_dir(name: str) -> Path:
+    """The per-user cache folder for a dataset (XDG convention)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "digitnet" / name
+
+
+def find_file(folder: Path, stem: str) -> Path | None:
+    """The file for ``stem`` in ``folder``, gzipped or raw, or None."""
+    for candidate in (folder / f"{stem}.gz", folder / stem):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _has_all(folder: Path) -> bool:
+    return all(find_file(folder, stem) for stem in FILES.values())
+
+
+def locate(name: str, data_dir: str | Path | None = None, download: bool = True) -> Path:
+    """Find (or fetch) the folder holding a dataset's four files.
+
+    Parameters
+    ----------
+    name : str
+        ``"mnist"`` or ``"fashion-mnist"``.
+    data_dir : str or Path, optional
+        Folder given by the user; ``DIGITNET_DATA_DIR`` is used when None.
+        An explicit folder is not silently replaced by another one.
+    download : bool
+        Whether to download into the user cache when nothing is found.
+
+    Returns
+    -------
+    Path
+        A folder holding all four files.
+    """
+    info = dataset_info(name)
+    explicit = data_dir or os.environ.get("DIGITNET_DATA_DIR")
+    if explicit:
+        folder = Path(explicit).expanduser()
+        for candidate in (folder / name, folder):
+            if candidate.is_dir() and _has_all(candidate):
+                return candidate
+        if not folder.is_dir():
+            raise DataError(f"{folder}: data folder not found")
+        missing = [s for s in FILES.values() if not find_file(folder, s)]
+        raise DataError(f"{folder}: missing {name} file {missing[0]}[.gz]")
+    for candidate in (REPO_DATA_DIR / name, cache_dir(name)):
+        if _has_all(candidate):
+            return candidate
+    if not download:
+        raise DataError(f"{name} not found in {REPO_DATA_DIR / name} or {cache_dir(name)}")
+    from .download import download_dataset
+
+    return download_dataset(info, cache_dir(name))
+
+
+def read_checked(path: Path, magic: int, expected_sha256: str | None):
+    """Read one IDX file and compare its content hash with the known value."""
+    content = read_idx(path, expected_magic=magic)
+    if expected_sha256 and content.sha256 != expected_sha256:
+        raise DataError(
+            f"{path}: checksum mismatch: content SHA-256 {content.sha256[:16]}..., "
+            f"expected {expected_sha256[:16]}... (corrupt or a different dataset)"
+        )
+    return content.data
+
+
+def load_split(folder: Path, split: str, sha256: dict[str, str] | None = None):
+    """Load ``split`` ("train" or "test") from a folder.
+
+    Returns
+    -------
+    images : ndarray of uint8, shape (n, 784)
+    labels : ndarray of int64, shape (n,)
+    """
+    sha256 = sha256 or {}
+    stems = FILES[f"{split}_images"], FILES[f"{split}_labels"]
+    paths = [find_file(folder, stem) for stem in stems]
+    for stem, path in zip(stems, paths):
+        if path is None:
+            raise DataError(f"{folder / stem}[.gz]: file not found")
+    images = read_checked(paths[0], IMAGES_MAGIC, sha256.get(stems[0]))
+    labels = read_checked(paths[1], LABELS_MAGIC, sha256.get(stems[1]))
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise DataError(f"{paths[0]}: expected uint8 28x28 images, got {images.dtype} {images.shape}")
+    if labels.dtype != np.uint8 or labels.ndim != 1:
+        raise DataError(f"{paths[1]}: expected a 1-d uint8 label array, got {labels.dtype} {labels.shape}")
+    if len(images) != len(labels):
+        raise DataError(
+            f"{paths[1]}: {len(labels):,} labels for {len(images):,} images in {paths[0].name}"
+        )
+    if labels.size and labels.max() > 9:
+        raise DataError(f"{paths[1]}: label {int(labels.max())} out of range 0-9")
+    return images.reshape(len(images), 28 * 28), labels.astype(np.int64)
+
+
+def load_dataset(
+    name: str = "mnist",
+    data_dir: str | Path | None = None,
+    validation_size: int = 5000,
+    split_seed: int = 0,
+    train_limit: int | None = None,
+    download: bool = True,
+) -> Dataset:
+    """Load a dataset and carve a validation set out of its training images.
+
+    Parameters
+    ----------
+    name : str
+        ``"mnist"`` or ``"fashion-mnist"``.
+    data_dir : str or Path, optional
+        Where to look first (see the module docstring for the order).
+    validation_size : int
+        Images moved from the training set to the validation set, chosen by a
+        permutation seeded with ``split_seed``. The test set is never touched.
+    split_seed : int
+        Seed of that permutation. Fixed by default so that every run, whatever
+        its training seed, validates on the same images.
+    train_limit : int, optional
+        Keep only this many training images (after the split): for quick
+        experiments and tests.
+
+    Returns
+    -------
+    Dataset
+        ``x_train`` is ``(60000 - validation_size, 784)`` uint8 for MNIST.
+    """
+    info = dataset_info(name)
+    folder = locate(name, data_dir, download=download)
+    x, y = load_split(folder, "train", info.sha256)
+    x_test, y_test = load_split(folder, "test", info.sha256)
+    if not 0 <= validation_size < len(x):
+        raise DataError(f"validation size {validation_size} must be in [0, {len(x)})")
+    order = np.random.default_rng(split_seed).permutation(len(x))
+    val_idx, train_idx = np.sort(order[:validation_size]), np.sort(order[validation_size:])
+    if train_limit is not None:
+        train_idx = train_idx[:train_limit]
+    return Dataset(
+        name=name,
+        x_train=x[train_idx], y_train=y[train_idx],
+        x_val=x[val_idx], y_val=y[val_idx],
+        x_test=x_test, y_test=y_test,
+        classes=info.classes,
+        source=str(folder),
+    )
+
+
+def scale_images(images: np.ndarray, dtype=np.float32, out: np.ndarray | None = None) -> np.ndarray:
+    """Scale uint8 pixels to floats in [0, 1]: ``x / 255``.
+
+    Parameters
+    ----------
+    images : ndarray of uint8, shape (n, 784)
+    dtype : float32 (default) or float64
+    out : ndarray, optional
+        Buffer of shape (n, 784) to write into, to avoid an allocation.
+
+    Returns
+    -------
+    ndarray, shape (n, 784)
+    """
+    if out is None:
+        out = np.empty(images.shape, dtype=dtype)
+    np.multiply(images, out.dtype.type(1.0 / 255.0), out=out)
+    return out

@@ -1,0 +1,147 @@
+"""Layers: the building blocks of the network.
+
+Every layer has ``forward(x, training)`` and ``backward(grad_y)``:
+
+* ``forward`` maps a batch ``x`` of shape ``(B, n_in)`` to ``y`` of shape
+  ``(B, n_out)`` and caches only what ``backward`` needs;
+* ``backward`` receives ``dL/dy`` (same shape as ``y``), writes the gradient
+  of each parameter into ``self.grads`` (same keys as ``self.params``) and
+  returns ``dL/dx``. It never changes the weights: that is the optimizer's job.
+
+Arrays are batch first: one row per example.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Layer:
+    """Base class: a layer with no parameters that passes data through."""
+
+    def __init__(self):
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        return x
+
+    def backward(self, grad_y: np.ndarray) -> np.ndarray:
+        return grad_y
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Dense(Layer):
+    """Fully connected layer ``y = x @ W + b``.
+
+    Parameters
+    ----------
+    fan_in, fan_out : int
+        Input and output sizes; ``W`` has shape ``(fan_in, fan_out)``.
+    rng : np.random.Generator
+        Source of the initial weights.
+    dtype : float32 (default) or float64
+    input_grad : bool
+        Whether ``backward`` returns ``dL/dx``. The first layer's input is the
+        image, which has no parameters behind it, so its input gradient is
+        never used and skipping that matrix multiply saves a third of its cost.
+
+    Notes
+    -----
+    He initialisation: ``W ~ N(0, 2 / fan_in)``, ``b = 0``. With ReLU, which
+    zeroes about half its inputs, this keeps the variance of the activations
+    roughly constant from layer to layer (He et al., 2015).
+
+    Backward, for a batch ``x`` (B, fan_in) and ``g = dL/dy`` (B, fan_out)::
+
+        dL/dW = x.T @ g          (fan_in, fan_out)
+        dL/db = g.sum(axis=0)    (fan_out,)
+        dL/dx = g @ W.T          (B, fan_in)
+
+    Examples
+    --------
+    >>> layer = Dense(784, 10, np.random.default_rng(0))
+    >>> layer.forward(np.zeros((32, 784), np.float32)).shape
+    (32, 10)
+    """
+
+    def __init__(self, fan_in: int, fan_out: int, rng: np.random.Generator,
+                 dtype=np.float32, input_grad: bool = True):
+        super().__init__()
+        scale = np.sqrt(2.0 / fan_in)
+        self.params["W"] = (rng.standard_normal((fan_in, fan_out)) * scale).astype(dtype)
+        self.params["b"] = np.zeros(fan_out, dtype=dtype)
+        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self.input_grad = input_grad
+        self._x = None
+
+    def forward(self, x, training=False):
+        self._x = x  # (B, fan_in), kept for dL/dW
+        return x @ self.params["W"] + self.params["b"]  # (B, fan_out)
+
+    def backward(self, grad_y):
+        np.matmul(self._x.T, grad_y, out=self.grads["W"])
+        np.sum(grad_y, axis=0, out=self.grads["b"])
+        if not self.input_grad:
+            return None
+        return grad_y @ self.params["W"].T
+
+    def __repr__(self):
+        fan_in, fan_out = self.params["W"].shape
+        return f"Dense({fan_in}, {fan_out})"
+
+
+class ReLU(Layer):
+    """Rectified linear unit ``y = max(x, 0)``; ``dy/dx`` is 1 where ``x > 0``, else 0."""
+
+    def __init__(self):
+        super().__init__()
+        self._active = None
+
+    def forward(self, x, training=False):
+        y = np.maximum(x, 0)
+        self._active = y > 0  # (B, n) bool mask, all backward needs
+        return y
+
+    def backward(self, grad_y):
+        return grad_y * self._active
+
+
+class Dropout(Layer):
+    """Inverted dropout: during training, zero each input with probability ``p``.
+
+    The survivors are scaled by ``1 / (1 - p)`` so that the expected value of
+    each unit is unchanged and the layer is the identity at evaluation time
+    (Srivastava et al., 2014).
+
+    Parameters
+    ----------
+    p : float
+        Drop probability, in [0, 1).
+    rng : np.random.Generator
+        Source of the masks (the training generator, so runs are reproducible).
+    """
+
+    def __init__(self, p: float, rng: np.random.Generator):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        self.p = p
+        self.rng = rng
+        self._mask = None
+
+    def forward(self, x, training=False):
+        if not training or self.p == 0.0:
+            self._mask = None
+            return x
+        keep = self.rng.random(x.shape, dtype=np.float32) >= self.p
+        self._mask = keep.astype(x.dtype) / x.dtype.type(1.0 - self.p)  # (B, n)
+        return x * self._mask
+
+    def backward(self, grad_y):
+        return grad_y if self._mask is None else grad_y * self._mask
+
+    def __repr__(self):
+        return f"Dropout(p={self.p})"

@@ -1,0 +1,95 @@
+"""Measuring a classifier: accuracy with its uncertainty, per-class scores, confusions.
+
+All functions take integer class labels ``y_true`` and ``y_pred`` of shape (N,).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = 10) -> np.ndarray:
+    """Counts ``C[i, j]`` of examples of true class i predicted as j, shape (K, K)."""
+    return np.bincount(n_classes * np.asarray(y_true) + np.asarray(y_pred),
+                       minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def wilson_interval(correct: int, total: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval for a proportion ``correct / total``.
+
+    Unlike the textbook ``p +- 1.96 sqrt(p(1-p)/n)``, it stays inside [0, 1]
+    and is accurate for proportions near 1, where test accuracies live.
+    """
+    if total == 0:
+        return (0.0, 1.0)
+    p = correct / total
+    denom = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denom
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def per_class_scores(cm: np.ndarray) -> dict[str, np.ndarray]:
+    """Precision, recall, F1 and support per class from a confusion matrix.
+
+    precision_j = C[j, j] / sum_i C[i, j]   (of those predicted j, how many are j)
+    recall_i    = C[i, i] / sum_j C[i, j]   (of the true i, how many were found)
+    F1          = 2 P R / (P + R)
+
+    A class never predicted (or never present) gets 0 rather than NaN.
+    """
+    tp = np.diag(cm).astype(np.float64)
+    predicted, support = cm.sum(axis=0), cm.sum(axis=1)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    both = precision + recall
+    f1 = np.divide(2 * precision * recall, both, out=np.zeros_like(tp), where=both > 0)
+    return {"precision": precision, "recall": recall, "f1": f1, "support": support}
+
+
+def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes) -> dict:
+    """Everything ``digitnet evaluate`` reports, as plain JSON-ready values."""
+    k = len(classes)
+    cm = confusion_matrix(y_true, y_pred, k)
+    correct, total = int(np.trace(cm)), int(cm.sum())
+    low, high = wilson_interval(correct, total)
+    scores = per_class_scores(cm)
+    per_class = [
+        {"class": str(name), "precision": float(scores["precision"][i]),
+         "recall": float(scores["recall"][i]), "f1": float(scores["f1"][i]),
+         "support": int(scores["support"][i])}
+        for i, name in enumerate(classes)
+    ]
+    return {
+        "test_accuracy": correct / total if total else 0.0,
+        "accuracy_ci95": [low, high],
+        "correct": correct,
+        "total": total,
+        "macro_f1": float(scores["f1"].mean()),
+        "per_class": per_class,
+        "confusion_matrix": cm.tolist(),
+    }
+
+
+def format_report(report: dict, classes) -> str:
+    """The report as readable text tables."""
+    acc, (low, high) = report["test_accuracy"], report["accuracy_ci95"]
+    lines = [
+        f"Test accuracy: {100 * acc:.2f}%  (95% CI {100 * low:.2f}-{100 * high:.2f}%, "
+        f"{report['correct']:,} of {report['total']:,})",
+        "",
+        f"{'class':>12}  {'precision':>9}  {'recall':>6}  {'f1':>6}  {'support':>7}",
+    ]
+    for row in report["per_class"]:
+        lines.append(f"{row['class']:>12}  {row['precision']:>9.4f}  {row['recall']:>6.4f}  "
+                     f"{row['f1']:>6.4f}  {row['support']:>7}")
+    lines.append(f"{'macro avg':>12}  {'':>9}  {'':>6}  {report['macro_f1']:>6.4f}  {report['total']:>7}")
+    lines += ["", "Confusion matrix (rows: true class, columns: predicted)"]
+    labels = [str(c)[:5] for c in classes]
+    width = max(5, max(len(str(v)) for row in report["confusion_matrix"] for v in row))
+    lines.append(" " * 7 + " ".join(f"{c:>{width}}" for c in labels))
+    for label, row in zip(labels, report["confusion_matrix"]):
+        lines.append(f"{label:>6} " + " ".join(f"{v:>{width}}" for v in row))
+    return "\n".join(lines)

@@ -1,0 +1,138 @@
+"""Optimizers: how the gradients become weight updates.
+
+An optimizer has ``step(params, grads)``, which updates every parameter array
+in place, and owns whatever state it needs (velocities, moment estimates).
+The learning rate is the attribute ``lr``; the training loop sets it from a
+schedule before each step.
+
+Weight decay (L2 regularisation) applies to weight matrices only, not to
+biases: penalising a bias does not reduce the network's capacity to overfit,
+it only shifts its outputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _decays(p: np.ndarray) -> bool:
+    """Weight matrices (2-d) are decayed; bias vectors (1-d) are not."""
+    return p.ndim > 1
+
+
+class SGD:
+    """Stochastic gradient descent, optionally with (Nesterov) momentum.
+
+    With ``g = dL/dp + weight_decay * p`` (the gradient of ``L + wd/2 |W|^2``)::
+
+        plain:      p -= lr * g
+        momentum:   v = momentum * v + g;   p -= lr * v
+        Nesterov:   v = momentum * v + g;   p -= lr * (g + momentum * v)
+
+    This is the form PyTorch uses: ``v`` accumulates gradients, not steps, so
+    changing ``lr`` mid-training (a schedule) takes effect at once. With the
+    whole training set as one batch, this is full-batch gradient descent.
+
+    Parameters
+    ----------
+    lr : float
+    momentum : float, in [0, 1)
+    nesterov : bool
+        Look ahead along the velocity (requires momentum > 0).
+    weight_decay : float
+        L2 coefficient for weight matrices.
+    """
+
+    def __init__(self, lr: float, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0):
+        if lr <= 0 or not 0 <= momentum < 1 or weight_decay < 0:
+            raise ValueError("need lr > 0, 0 <= momentum < 1, weight_decay >= 0")
+        if nesterov and momentum == 0:
+            raise ValueError("Nesterov momentum needs momentum > 0")
+        self.lr, self.momentum, self.nesterov = lr, momentum, nesterov
+        self.weight_decay = weight_decay
+        self.velocities: list[np.ndarray] | None = None
+
+    def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+        if self.velocities is None and self.momentum:
+            self.velocities = [np.zeros_like(p) for p in params]
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if self.weight_decay and _decays(p):
+                g = g + self.weight_decay * p
+            if self.momentum:
+                v = self.velocities[i]
+                v *= self.momentum
+                v += g
+                g = g + self.momentum * v if self.nesterov else v
+            p -= p.dtype.type(self.lr) * g
+
+
+class Adam:
+    """Adam (Kingma & Ba, 2015): per-parameter steps from gradient moments.
+
+    With ``t`` the step count (from 1)::
+
+        m = beta1 * m + (1 - beta1) * g          running mean of gradients
+        v = beta2 * v + (1 - beta2) * g**2       running mean of squares
+        m_hat = m / (1 - beta1**t)               bias corrections: m and v
+        v_hat = v / (1 - beta2**t)               start at zero
+        p -= lr * m_hat / (sqrt(v_hat) + eps)
+
+    Weight decay: with ``decoupled=False`` (Adam), ``wd * p`` is added to the
+    gradient; with ``decoupled=True`` (AdamW, Loshchilov & Hutter, 2019), the
+    weights shrink directly, ``p -= lr * wd * p``, so the decay is not rescaled
+    by ``sqrt(v_hat)``.
+
+    Parameters
+    ----------
+    lr : float
+    beta1, beta2 : float, in [0, 1)
+    eps : float
+    weight_decay : float
+    decoupled : bool
+    """
+
+    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.0, decoupled: bool = False):
+        if lr <= 0 or not (0 <= beta1 < 1 and 0 <= beta2 < 1) or eps <= 0 or weight_decay < 0:
+            raise ValueError("need lr > 0, 0 <= beta < 1, eps > 0, weight_decay >= 0")
+        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.weight_decay, self.decoupled = weight_decay, decoupled
+        self.t = 0
+        self.m: list[np.ndarray] | None = None
+        self.v: list[np.ndarray] | None = None
+
+    def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+        if self.m is None:
+            self.m = [np.zeros_like(p) for p in params]
+            self.v = [np.zeros_like(p) for p in params]
+        self.t += 1
+        # Fold both bias corrections into one step size (as the Adam paper's
+        # "efficient version" does): lr * sqrt(1 - b2^t) / (1 - b1^t).
+        step_size = self.lr * np.sqrt(1 - self.beta2**self.t) / (1 - self.beta1**self.t)
+        eps_hat = self.eps * np.sqrt(1 - self.beta2**self.t)
+        for p, g, m, v in zip(params, grads, self.m, self.v):
+            decay = self.weight_decay and _decays(p)
+            if decay and not self.decoupled:
+                g = g + self.weight_decay * p
+            if decay and self.decoupled:
+                p -= p.dtype.type(self.lr * self.weight_decay) * p
+            m *= self.beta1
+            m += (1 - self.beta1) * g
+            v *= self.beta2
+            v += (1 - self.beta2) * (g * g)
+            p -= p.dtype.type(step_size) * m / (np.sqrt(v) + p.dtype.type(eps_hat))
+
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
+
+
+def make_optimizer(name: str, lr: float, momentum: float = 0.9, weight_decay: float = 0.0):
+    """Build an optimizer by name: sgd, momentum, nesterov, adam or adamw."""
+    if name == "sgd":
+        return SGD(lr, weight_decay=weight_decay)
+    if name in ("momentum", "nesterov"):
+        return SGD(lr, momentum=momentum, nesterov=name == "nesterov", weight_decay=weight_decay)
+    if name in ("adam", "adamw"):
+        return Adam(lr, weight_decay=weight_decay, decoupled=name == "adamw")
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")

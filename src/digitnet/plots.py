@@ -1,0 +1,159 @@
+"""Pictures of a training run: curves, confusions, mistakes and weights.
+
+Every function writes one PNG (atomically) and needs no display: matplotlib
+is imported here only, with the non-interactive Agg backend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .fileio import atomic_open
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+    return path
+
+
+def plot_cost(history: list[dict], path: Path, every: int = 1) -> Path:
+    """The training cost per epoch (per iteration for full-batch training).
+
+    ``every`` > 1 also marks the recorded points, as the seed recipe plotted
+    its cost every 100 iterations.
+    """
+    plt = _pyplot()
+    epochs = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(epochs, [h["train_loss"] for h in history], label="training cost")
+    if every > 1:
+        marked = [h for h in history if (h["epoch"] - 1) % every == 0]
+        ax.plot([h["epoch"] for h in marked], [h["train_loss"] for h in marked], "o",
+                label=f"every {every}")
+    if any(h.get("val_loss") is not None for h in history):
+        ax.plot(epochs, [h["val_loss"] for h in history], label="validation cost")
+    ax.set_xlabel("iteration" if every > 1 else "epoch")
+    ax.set_ylabel("cross-entropy")
+    ax.set_title("Cost")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_accuracy(history: list[dict], path: Path) -> Path:
+    """Training and validation accuracy per epoch."""
+    plt = _pyplot()
+    epochs = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(epochs, [100 * h["train_accuracy"] for h in history], label="training")
+    if any(h.get("val_accuracy") is not None for h in history):
+        ax.plot(epochs, [100 * h["val_accuracy"] for h in history], label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title("Accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_confusion(cm: np.ndarray, classes, path: Path) -> Path:
+    """Heatmap of the confusion matrix, counts written in each cell."""
+    plt = _pyplot()
+    cm = np.asarray(cm)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    # Log-like colour scale so the off-diagonal mistakes are visible next to ~1000s.
+    shown = np.log1p(cm)
+    image = ax.imshow(shown, cmap="Blues")
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if shown[i, j] > shown.max() * 0.6 else "black")
+    labels = [str(c) for c in classes]
+    ax.set_xticks(range(len(labels)), labels, rotation=45 if len(labels[0]) > 2 else 0)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("Confusion matrix (test set)")
+    fig.colorbar(image, ax=ax, label="log(1 + count)")
+    return _save(fig, path)
+
+
+def plot_misclassified(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
+                       probs: np.ndarray, path: Path, classes=None, limit: int = 36) -> Path:
+    """A grid of test images the network got wrong, most confident mistakes first.
+
+    Parameters
+    ----------
+    images : ndarray, shape (N, 784)
+    y_true, y_pred : ndarray, shape (N,)
+    probs : ndarray, shape (N, K)
+    """
+    plt = _pyplot()
+    wrong = np.flatnonzero(y_true != y_pred)
+    wrong = wrong[np.argsort(-probs[wrong, y_pred[wrong]])][:limit]
+    cols = 6
+    rows = max(1, -(-len(wrong) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.5, rows * 1.7), squeeze=False)
+    names = [str(c) for c in classes] if classes is not None else [str(i) for i in range(10)]
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), wrong):
+        ax.imshow(images[i].reshape(28, 28), cmap="gray_r")
+        ax.set_title(f"true {names[y_true[i]][:7]}\npred {names[y_pred[i]][:7]} "
+                     f"{100 * probs[i, y_pred[i]]:.0f}%", fontsize=7)
+    fig.suptitle(f"Misclassified test images ({len(np.flatnonzero(y_true != y_pred))} in all)")
+    return _save(fig, path)
+
+
+def plot_weights(W: np.ndarray, path: Path, limit: int = 64) -> Path:
+    """The first layer's weights, one 28x28 tile per hidden unit.
+
+    Each hidden unit computes a dot product with the image: red pixels push
+    it up, blue ones down. Many units learn stroke-like detectors. Each tile
+    is scaled to its own largest weight so faint units are visible too.
+    """
+    plt = _pyplot()
+    n = min(limit, W.shape[1])
+    cols = 8
+    rows = -(-n // cols)
+    tiles = np.zeros((rows * 29 + 1, cols * 29 + 1))  # 1-pixel gaps between tiles
+    mask = np.ones_like(tiles, dtype=bool)
+    for k in range(n):
+        w = W[:, k].reshape(28, 28)
+        r, c = divmod(k, cols)
+        tiles[1 + r * 29:r * 29 + 29, 1 + c * 29:c * 29 + 29] = w / (np.abs(w).max() or 1.0)
+        mask[1 + r * 29:r * 29 + 29, 1 + c * 29:c * 29 + 29] = False
+    fig, ax = plt.subplots(figsize=(cols * 1.0, rows * 1.0 + 0.4))
+    ax.imshow(np.ma.masked_array(tiles, mask), cmap="coolwarm", vmin=-1, vmax=1,
+              interpolation="nearest")
+    ax.axis("off")
+    ax.set_title(f"First-layer weights ({n} of {W.shape[1]} hidden units)")
+    return _save(fig, path)
+
+
+def plot_run(run_dir: Path, history: list[dict], report: dict, model, data,
+             probs: np.ndarray, log_every: int = 1) -> list[Path]:
+    """Write all five plots of a run into ``run_dir``; return their paths."""
+    run_dir = Path(run_dir)
+    y_pred = probs.argmax(axis=1)
+    return [
+        plot_cost(history, run_dir / "cost.png", every=log_every),
+        plot_accuracy(history, run_dir / "accuracy.png"),
+        plot_confusion(np.array(report["confusion_matrix"]), data.classes, run_dir / "confusion.png"),
+        plot_misclassified(data.x_test, data.y_test, y_pred, probs, run_dir / "misclassified.png",
+                           data.classes),
+        plot_weights(model.parameters()[0], run_dir / "weights.png"),
+    ]

@@ -1,0 +1,206 @@
+"""Turning a person's picture of a digit into the 28x28 input MNIST was made of.
+
+MNIST digits were size-normalised to fit a 20x20 box keeping their aspect
+ratio (anti-aliased, hence grey edges), then placed in a 28x28 field so that
+their centre of mass sits at the centre. A network trained on them expects
+exactly that: light ink (1.0) on a black background (0.0), about 20 pixels
+tall, strokes about 2 pixels wide. :func:`to_mnist` does the same to any image:
+
+1. find the background from the border and flip dark-on-light to
+   light-on-dark;
+2. subtract the background and stretch the contrast, so a grey photo of a
+   pencil digit looks like a scan;
+3. crop to the ink, thicken strokes that would vanish when shrunk,
+   fit into 20x20 keeping the aspect ratio;
+4. centre by centre of mass in 28x28.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ImageError
+
+MAX_PIXELS = 40_000_000   # about 6300 x 6300: any photo, but no decompression bombs
+MNIST_BOX = 20            # digits fit in 20x20 ...
+MNIST_SIZE = 28           # ... inside a 28x28 field
+MNIST_CENTRE = 14.0       # where MNIST's centres of mass lie (measured: 14.0 +- 0.3)
+MIN_STROKE = 1.4          # thinner strokes (in 20x20 pixels) are thickened to ~2
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read a PNG, JPEG or other image as grayscale floats, 0 = black, 1 = white.
+
+    Any mode is accepted (RGB, RGBA, palette, 16-bit, bilevel); transparency
+    is flattened onto a background that contrasts with the drawing; the EXIF
+    orientation of phone photos is applied.
+
+    Returns
+    -------
+    ndarray of float64, shape (H, W)
+
+    Raises
+    ------
+    ImageError
+        Missing file, not an image, truncated, or too large.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: image file not found")
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise ImageError(f"{path}: image is {im.width}x{im.height}, larger than "
+                                 f"{MAX_PIXELS:,} pixels")
+            im = ImageOps.exif_transpose(im)
+            return _to_gray(im)
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError) as err:
+        raise ImageError(f"{path}: not a readable image ({err.__class__.__name__})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise ImageError(f"{path}: cannot decode image ({str(err)[:100]})") from None
+
+
+def _to_gray(im) -> np.ndarray:
+    """Any Pillow image -> (H, W) float64 in [0, 1], white = 1."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        values = np.asarray(im, dtype=np.float64)
+        low, high = values.min(), values.max()
+        return (values - low) / (high - low) if high > low else np.zeros_like(values)
+    if im.mode == "P" or "A" in im.getbands() or im.mode == "PA":
+        rgba = np.asarray(im.convert("RGBA"), dtype=np.float64) / 255.0
+        alpha = rgba[..., 3]
+        luminance = rgba[..., :3] @ np.array([0.299, 0.587, 0.114])
+        if alpha.min() < 1.0:
+            # Flatten onto white if the drawing is dark, onto black if it is light,
+            # so that strokes drawn on a transparent canvas stay visible.
+            opaque = alpha > 0.5
+            drawing = luminance[opaque].mean() if opaque.any() else 0.0
+            background = 1.0 if drawing < 0.5 else 0.0
+            return alpha * luminance + (1 - alpha) * background
+        return luminance
+    return np.asarray(im.convert("L"), dtype=np.float64) / 255.0
+
+
+def to_mnist(gray: np.ndarray) -> np.ndarray:
+    """Make a grayscale picture of one digit look like an MNIST digit.
+
+    Parameters
+    ----------
+    gray : ndarray, shape (H, W)
+        Values in [0, 1]; dark ink on light paper or light ink on dark.
+
+    Returns
+    -------
+    ndarray of float32, shape (28, 28)
+        Ink = 1, background = 0, the digit fitted in 20x20 and centred by
+        centre of mass; flatten it to 784 values for the network.
+
+    Raises
+    ------
+    ImageError
+        If the picture is blank (no ink distinguishable from the background).
+    """
+    gray = np.asarray(gray, dtype=np.float64)
+    if gray.ndim != 2 or min(gray.shape) < 1 or not np.all(np.isfinite(gray)):
+        raise ImageError(f"expected a finite 2-d grayscale image, got shape {gray.shape}")
+    ink = _ink(gray)
+    mask = ink > _otsu_threshold(ink)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if len(rows) == 0:
+        raise ImageError("no digit found: the image is blank or has almost no contrast")
+    ink = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    mask = mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+
+    scale = MNIST_BOX / max(ink.shape)
+    ink = _thicken(ink, mask, scale)
+    small = _resize(ink, scale)
+    return _centre_by_mass(small)
+
+
+def _ink(gray: np.ndarray) -> np.ndarray:
+    """Background to 0, ink to 1, whatever the polarity and lighting."""
+    h, w = gray.shape
+    frame = max(1, round(0.05 * min(h, w)))
+    border = np.concatenate([gray[:frame].ravel(), gray[-frame:].ravel(),
+                             gray[:, :frame].ravel(), gray[:, -frame:].ravel()])
+    background = np.median(border)
+    ink = gray if background < 0.5 else 1.0 - gray
+    background = min(background, 1.0 - background)
+    peak = np.percentile(ink, 99.9)  # robust to a few hot pixels
+    if peak - background < 0.1:
+        raise ImageError("no digit found: the image is blank or has almost no contrast")
+    return np.clip((ink - background) / (peak - background), 0.0, 1.0)
+
+
+def _otsu_threshold(ink: np.ndarray) -> float:
+    """Otsu's threshold: the level that best splits ink from background."""
+    hist, edges = np.histogram(ink, bins=64, range=(0.0, 1.0))
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight_low = np.cumsum(hist)
+    weight_high = weight_low[-1] - weight_low
+    mean_low = np.cumsum(hist * centres) / np.maximum(weight_low, 1)
+    mean_high = ((hist * centres).sum() - np.cumsum(hist * centres)) / np.maximum(weight_high, 1)
+    between = weight_low * weight_high * (mean_low - mean_high) ** 2
+    return float(max(centres[np.argmax(between)], 0.2))
+
+
+def _thicken(ink: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarray:
+    """Dilate strokes that would be thinner than ``MIN_STROKE`` once shrunk.
+
+    Stroke width is estimated as ``2 * area / edge length`` of the ink mask
+    (a stroke of width w and length L has area w L and about 2 L edges).
+    """
+    area = mask.sum()
+    edges = np.abs(np.diff(mask, axis=0)).sum() + np.abs(np.diff(mask, axis=1)).sum()
+    edges += mask[0].sum() + mask[-1].sum() + mask[:, 0].sum() + mask[:, -1].sum()
+    width = 2.0 * area / max(edges, 1)
+    if width * scale >= MIN_STROKE:
+        return ink
+    radius = math.ceil((2.0 / scale - width) / 2)
+    padded = np.pad(ink, radius)
+    # A square maximum filter, written as shifted maxima (separable: rows, then columns).
+    h, w = ink.shape
+    rows = np.max([padded[i:i + h, :] for i in range(2 * radius + 1)], axis=0)
+    return np.max([rows[:, j:j + w] for j in range(2 * radius + 1)], axis=0)
+
+
+def _resize(ink: np.ndarray, scale: float) -> np.ndarray:
+    """Anti-aliased resize by ``scale`` (so the longer side becomes 20)."""
+    from PIL import Image
+
+    h, w = ink.shape
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = np.asarray(Image.fromarray(ink.astype(np.float32), mode="F")
+                       .resize(size, Image.Resampling.LANCZOS))
+    small = np.clip(small, 0.0, None)  # Lanczos rings slightly below zero
+    return small / small.max() if small.max() > 0 else small
+
+
+def _centre_by_mass(small: np.ndarray) -> np.ndarray:
+    """Place ``small`` (h, w <= 20) in 28x28 with its centre of mass at (14, 14)."""
+    h, w = small.shape
+    total = small.sum()
+    cy = (small.sum(axis=1) @ np.arange(h)) / total
+    cx = (small.sum(axis=0) @ np.arange(w)) / total
+    top = int(np.clip(round(MNIST_CENTRE - cy), 0, MNIST_SIZE - h))
+    left = int(np.clip(round(MNIST_CENTRE - cx), 0, MNIST_SIZE - w))
+    field = np.zeros((MNIST_SIZE, MNIST_SIZE), dtype=np.float32)
+    field[top:top + h, left:left + w] = small
+    return field
+
+
+def image_to_input(path: str | Path) -> np.ndarray:
+    """Read an image file and return the network input, (784,) float32 in [0, 1]."""
+    path = Path(path)
+    try:
+        return to_mnist(load_image(path)).reshape(-1)
+    except ImageError as err:
+        message = str(err)
+        raise ImageError(message if message.startswith(str(path)) else f"{path}: {message}") from None

@@ -1,0 +1,241 @@
+"""The training loop: mini-batch (or full-batch) gradient descent.
+
+One step is the whole of backpropagation::
+
+    logits = model.forward(x, training=True)     # forward pass
+    loss   = loss_fn.forward(logits, y)          # how wrong are we?
+    model.backward(loss_fn.backward())           # dL/dparameter, layer by layer
+    optimizer.step(params, grads)                # move downhill
+
+Around it: shuffling each epoch, a learning-rate schedule, validation after
+each epoch, early stopping with the best weights restored, and a check that
+the loss stays finite. All randomness comes from one seeded generator, so
+the same seed on the same machine gives bit-identical weights.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .config import TrainConfig
+from .data import Dataset, scale_images
+from .errors import TrainingDiverged
+from .losses import SoftmaxCrossEntropy, log_softmax
+from .model import Architecture, Network, build_mlp
+from .optim import make_optimizer
+from .schedules import make_schedule
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes
+    ----------
+    model : Network
+        The trained network (best validation weights if early stopping ran).
+    history : list of dict
+        One dict per epoch: epoch, train_loss, train_accuracy, val_loss,
+        val_accuracy (None without a validation set), lr, seconds.
+    best_epoch : int
+        The epoch whose weights the model holds (1-based).
+    stopped_early : bool
+    train_seconds : float
+        Wall time of the training loop, validation passes included; loading
+        the data and the final test evaluation are not.
+    final_train_loss : float or None
+        Full batch only: the cost after the last update.
+    """
+
+    model: Network
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    stopped_early: bool = False
+    train_seconds: float = 0.0
+    final_train_loss: float | None = None
+
+
+def loss_and_accuracy(model: Network, images: np.ndarray, labels: np.ndarray,
+                      batch_size: int = 5000) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` on uint8 ``images`` (N, 784)."""
+    total_loss, correct = 0.0, 0
+    for start in range(0, len(images), batch_size):
+        x = scale_images(images[start:start + batch_size], model.dtype)
+        y = labels[start:start + batch_size]
+        log_p = log_softmax(model.forward(x))  # (b, 10)
+        total_loss -= float(log_p[np.arange(len(y)), y].sum())
+        correct += int((log_p.argmax(axis=1) == y).sum())
+    return total_loss / len(images), correct / len(images)
+
+
+def train(config: TrainConfig, data: Dataset, log: Callable[[str], None] | None = None,
+          progress: bool = False) -> TrainResult:
+    """Train a network as ``config`` says on ``data``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    data : Dataset
+        ``x_train`` (N, 784) uint8 is scaled to floats batch by batch.
+    log : callable, optional
+        Receives one human-readable line per logged epoch.
+    progress : bool
+        Show a progress bar over the steps of each epoch (on stderr).
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    TrainingDiverged
+        If the loss becomes NaN or infinite.
+    """
+    config.validate()
+    log = log or (lambda line: None)
+    dtype = np.dtype(config.dtype)
+    rng = np.random.default_rng(config.seed)
+    arch = Architecture(hidden=tuple(config.hidden), dropout=config.dropout,
+                        input_dropout=config.input_dropout)
+    model = build_mlp(arch, rng, dtype)
+    params, grads = model.parameters(), model.gradients()
+    loss_fn = SoftmaxCrossEntropy()
+
+    x_train, y_train = data.x_train, data.y_train
+    n = len(x_train)
+    full_batch = config.batch_size == 0 or config.batch_size >= n
+    batch_size = n if full_batch else config.batch_size
+    steps_per_epoch = math.ceil(n / batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    optimizer = make_optimizer(config.optimizer, config.lr, config.momentum, config.weight_decay)
+    schedule = make_schedule(config.schedule, config.lr, total_steps, steps_per_epoch,
+                             warmup_steps=round(config.warmup_epochs * steps_per_epoch))
+    # Full batch: the same images every iteration, so scale them once.
+    # Mini-batch: scale each batch into one reused buffer (no float copy of the set).
+    x_full = scale_images(x_train, dtype) if full_batch else None
+    buffer = None if full_batch else np.empty((batch_size, x_train.shape[1]), dtype)
+    has_val = len(data.x_val) > 0
+
+    result = TrainResult(model=model)
+    best_loss, best_params, waited = math.inf, None, 0
+    step = 0
+    start_all = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        start = time.perf_counter()
+        order = np.arange(n) if full_batch else rng.permutation(n)
+        loss_sum, correct = 0.0, 0
+        bar = _progress(steps_per_epoch, f"epoch {epoch}/{config.epochs}", progress and not full_batch)
+        for first in range(0, n, batch_size):
+            idx = order[first:first + batch_size]
+            if full_batch:
+                x = x_full
+            else:
+                x = scale_images(x_train[idx], out=buffer[:len(idx)])
+            y = y_train[idx]
+            logits = model.forward(x, training=True)     # (B, 10)
+            loss = loss_fn.forward(logits, y)
+            if not math.isfinite(loss):
+                raise TrainingDiverged(
+                    f"loss became {loss} at epoch {epoch}, step {step + 1} "
+                    f"(learning rate {optimizer.lr:g}); try a lower learning rate, e.g. --lr {config.lr / 10:g}"
+                )
+            model.backward(loss_fn.backward())
+            optimizer.lr = schedule(step)
+            optimizer.step(params, grads)
+            step += 1
+            loss_sum += loss * len(idx)
+            correct += int((logits.argmax(axis=1) == y).sum())
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}", acc=f"{correct / (first + len(idx)):.4f}", refresh=False)
+        bar.close()
+        record = {"epoch": epoch, "train_loss": loss_sum / n, "train_accuracy": correct / n,
+                  "val_loss": None, "val_accuracy": None, "lr": optimizer.lr}
+        if has_val:
+            record["val_loss"], record["val_accuracy"] = loss_and_accuracy(model, data.x_val, data.y_val)
+        record["seconds"] = time.perf_counter() - start
+        result.history.append(record)
+        if (epoch - 1) % config.log_every == 0 or epoch == config.epochs:
+            log(_describe(record, config.epochs, full_batch))
+
+        if has_val and config.patience is not None:
+            if record["val_loss"] < best_loss:
+                best_loss, waited, result.best_epoch = record["val_loss"], 0, epoch
+                best_params = [p.copy() for p in params]
+            else:
+                waited += 1
+                if waited >= config.patience:
+                    log(f"early stop: validation loss has not improved for {waited} epochs; "
+                        f"restoring epoch {result.best_epoch}")
+                    result.stopped_early = True
+                    break
+    if best_params is not None and result.best_epoch != len(result.history):
+        for p, best in zip(params, best_params):
+            p[...] = best
+    if best_params is None:
+        result.best_epoch = len(result.history)
+    result.train_seconds = time.perf_counter() - start_all
+    if full_batch:
+        # The recipe's "cost after N iterations": one more forward pass, after the last update.
+        result.final_train_loss = loss_fn.forward(model.forward(x_full), y_train)
+        log(f"Cost after iteration {len(result.history)}: {result.final_train_loss:.6f}")
+    return result
+
+
+def _describe(record: dict, epochs: int, full_batch: bool) -> str:
+    """One log line for an epoch (or, full batch, an iteration)."""
+    if full_batch:
+        line = f"Cost after iteration {record['epoch'] - 1}: {record['train_loss']:.6f}"
+    else:
+        line = f"epoch {record['epoch']:>3}/{epochs}  loss {record['train_loss']:.4f}"
+    line += f"  train acc {record['train_accuracy']:.4f}"
+    if record["val_accuracy"] is not None:
+        line += f"  val loss {record['val_loss']:.4f}  val acc {record['val_accuracy']:.4f}"
+    return line + f"  ({record['seconds']:.2f}s)"
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def set_postfix(self, **kwargs):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, file=sys.stderr, leave=False, mininterval=0.2)
+
+
+def evaluate(model: Network, images: np.ndarray, labels: np.ndarray, classes) -> tuple[dict, np.ndarray]:
+    """Evaluate on a labelled set (normally the full test set).
+
+    Parameters
+    ----------
+    model : Network
+    images : ndarray of uint8, shape (N, 784)
+    labels : ndarray of int, shape (N,)
+    classes : sequence of str
+
+    Returns
+    -------
+    report : dict
+        See :func:`digitnet.metrics.classification_report`.
+    probs : ndarray, shape (N, K)
+        The predicted probabilities, for plots.
+    """
+    from .metrics import classification_report
+
+    probs = model.predict_proba(scale_images(images, model.dtype))
+    return classification_report(labels, probs.argmax(axis=1), classes), probs

@@ -1,0 +1,154 @@
+"""Finding, checking and splitting the datasets."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from digitnet import data as data_module
+from digitnet.data import load_dataset, load_split, locate, scale_images
+from digitnet.errors import DataError
+from digitnet.idx import write_idx
+
+from conftest import MNIST_DIR
+
+
+def fake_dataset(folder, n_train=40, n_test=20, seed=0, labels=None):
+    """Write a small valid IDX dataset with the canonical names into ``folder``."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_idx(folder / "train-images-idx3-ubyte.gz", rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8))
+    write_idx(folder / "train-labels-idx1-ubyte.gz",
+              labels if labels is not None else rng.integers(0, 10, n_train, dtype=np.uint8))
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8))
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, n_test, dtype=np.uint8))
+    return folder
+
+
+def test_full_mnist_split(mnist):
+    assert mnist.x_train.shape == (55000, 784) and mnist.x_train.dtype == np.uint8
+    assert mnist.x_val.shape == (5000, 784) and mnist.x_test.shape == (10000, 784)
+    assert mnist.y_train.dtype == np.int64
+    assert np.bincount(np.concatenate([mnist.y_train, mnist.y_val])).tolist() == \
+        [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert mnist.y_test[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+
+
+def test_validation_comes_from_training_set_only(mnist):
+    # Every validation image is one of the 60,000 training images, and the
+    # split keeps them all (disjointness is checked by index below).
+    x_all, _ = load_split(MNIST_DIR, "train")
+    all_rows = {row.tobytes() for row in x_all}
+    assert all(row.tobytes() in all_rows for row in mnist.x_val)
+    assert len(mnist.x_train) + len(mnist.x_val) == len(x_all)
+
+
+def test_split_is_deterministic_and_disjoint():
+    a = load_dataset("mnist", MNIST_DIR, validation_size=1000)
+    b = load_dataset("mnist", MNIST_DIR, validation_size=1000)
+    np.testing.assert_array_equal(a.x_val, b.x_val)
+    x_all, _ = load_split(MNIST_DIR, "train")
+    order = np.random.default_rng(0).permutation(len(x_all))
+    np.testing.assert_array_equal(a.x_val, x_all[np.sort(order[:1000])])
+    np.testing.assert_array_equal(a.x_train, x_all[np.sort(order[1000:])])
+
+
+def test_train_limit_and_no_validation():
+    d = load_dataset("mnist", MNIST_DIR, validation_size=0, train_limit=100)
+    assert d.x_train.shape == (100, 784) and len(d.x_val) == 0
+
+
+def test_scale_images():
+    x = np.array([[0, 51, 255]], dtype=np.uint8)
+    scaled = scale_images(x)
+    assert scaled.dtype == np.float32
+    np.testing.assert_allclose(scaled, [[0.0, 0.2, 1.0]], rtol=1e-6)
+    assert scale_images(x, np.float64).dtype == np.float64
+
+
+def test_checksum_mismatch_names_the_file(tmp_path):
+    folder = fake_dataset(tmp_path / "mnist")
+    with pytest.raises(DataError) as err:
+        load_dataset("mnist", folder, validation_size=5)
+    message = str(err.value)
+    assert "train-images-idx3-ubyte.gz" in message and "checksum" in message and "\n" not in message
+
+
+def test_image_label_count_mismatch(tmp_path, monkeypatch):
+    folder = fake_dataset(tmp_path / "d", labels=np.zeros(39, dtype=np.uint8))
+    with pytest.raises(DataError) as err:
+        load_split(folder, "train")
+    assert "train-labels-idx1-ubyte.gz" in str(err.value) and "39 labels for 40 images" in str(err.value)
+
+
+def test_label_out_of_range(tmp_path):
+    folder = fake_dataset(tmp_path / "d", labels=np.full(40, 12, dtype=np.uint8))
+    with pytest.raises(DataError, match="label 12 out of range"):
+        load_split(folder, "train")
+
+
+def test_labels_where_images_expected(tmp_path):
+    folder = fake_dataset(tmp_path / "d")
+    shutil.copy(folder / "train-labels-idx1-ubyte.gz", folder / "train-images-idx3-ubyte.gz")
+    with pytest.raises(DataError, match="wrong magic number"):
+        load_split(folder, "train")
+
+
+def test_missing_file_in_data_dir(tmp_path):
+    folder = fake_dataset(tmp_path / "d")
+    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError) as err:
+        locate("mnist", folder)
+    assert "t10k-labels-idx1-ubyte" in str(err.value) and str(folder) in str(err.value)
+
+
+def test_missing_data_dir(tmp_path):
+    with pytest.raises(DataError, match="data folder not found"):
+        locate("mnist", tmp_path / "absent")
+
+
+def test_unknown_dataset():
+    with pytest.raises(DataError, match="unknown dataset"):
+        locate("cifar")
+
+
+def test_lookup_order(tmp_path, monkeypatch):
+    explicit = fake_dataset(tmp_path / "explicit")
+    env = fake_dataset(tmp_path / "env" / "mnist")  # a parent folder with a mnist/ inside
+    repo = fake_dataset(tmp_path / "repo" / "mnist")
+    cache = fake_dataset(tmp_path / "cache" / "digitnet" / "mnist")
+    monkeypatch.setattr(data_module, "REPO_DATA_DIR", tmp_path / "repo")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("DIGITNET_DATA_DIR", str(tmp_path / "env"))
+    assert locate("mnist", explicit) == explicit
+    assert locate("mnist") == env
+    monkeypatch.delenv("DIGITNET_DATA_DIR")
+    assert locate("mnist") == repo
+    shutil.rmtree(repo)
+    assert locate("mnist") == cache
+    shutil.rmtree(cache)
+    with pytest.raises(DataError, match="not found"):
+        locate("mnist", download=False)
+
+
+def test_raw_uncompressed_files_are_accepted(tmp_path):
+    import gzip
+
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    for path in MNIST_DIR.glob("t10k-*.gz"):
+        (folder / path.name[:-3]).write_bytes(gzip.decompress(path.read_bytes()))
+    x, y = load_split(folder, "test", data_module.DATASETS["mnist"].sha256)
+    assert x.shape == (10000, 784) and y[:3].tolist() == [7, 2, 1]
+
+
+def test_fashion_mnist_same_api(fashion_dir):
+    d = load_dataset("fashion-mnist", fashion_dir)
+    assert d.x_train.shape == (55000, 784) and d.x_test.shape == (10000, 784)
+    assert d.classes[0] == "T-shirt/top" and len(d.classes) == 10
+    assert np.bincount(d.y_test).tolist() == [1000] * 10
+
+
+def test_fashion_files_fail_mnist_checksums(fashion_dir):
+    with pytest.raises(DataError, match="checksum mismatch"):
+        load_dataset("mnist", fashion_dir)

@@ -1,0 +1,102 @@
+"""The real download code, against a real HTTP server on loopback."""
+
+import http.server
+import threading
+from functools import partial
+
+import numpy as np
+import pytest
+
+from digitnet import data as data_module
+from digitnet.data import DATASETS, DatasetInfo, load_split, locate
+from digitnet.download import download_dataset
+from digitnet.errors import DataError
+
+from conftest import MNIST_DIR
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    failures_left = {}  # path -> number of 503s still to send
+    corrupt = False
+
+    def do_GET(self):
+        remaining = self.failures_left.get(self.path, 0)
+        if remaining:
+            self.failures_left[self.path] = remaining - 1
+            self.send_error(503, "try again")
+            return
+        if self.corrupt:
+            body = b"\x1f\x8b" + b"not really gzip" * 10
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    handler = partial(Handler, directory=str(MNIST_DIR))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    Handler.failures_left, Handler.corrupt = {}, False
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def info_with(*mirrors):
+    mnist = DATASETS["mnist"]
+    return DatasetInfo("mnist", mnist.sha256, mnist.classes, mirrors)
+
+
+def test_download_from_local_mirror(server, tmp_path):
+    dest = download_dataset(info_with(server), tmp_path / "cache", progress=False)
+    x, y = load_split(dest, "test", DATASETS["mnist"].sha256)
+    assert x.shape == (10000, 784) and y[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+    assert sorted(p.name for p in dest.iterdir()) == sorted(p.name for p in MNIST_DIR.glob("*.gz"))
+
+
+def test_retries_after_server_errors(server, tmp_path):
+    Handler.failures_left = {"/t10k-labels-idx1-ubyte.gz": 2}
+    dest = download_dataset(info_with(server), tmp_path / "cache", retries=3, backoff=0.01, progress=False)
+    assert (dest / "t10k-labels-idx1-ubyte.gz").is_file()
+    assert Handler.failures_left["/t10k-labels-idx1-ubyte.gz"] == 0
+
+
+def test_falls_back_to_next_mirror(server, tmp_path):
+    dead = "http://127.0.0.1:9/"  # discard port: connection refused
+    dest = download_dataset(info_with(dead, server), tmp_path / "cache", retries=1, progress=False)
+    assert len(list(dest.glob("*.gz"))) == 4
+
+
+def test_bad_content_leaves_no_file(server, tmp_path):
+    Handler.corrupt = True
+    dest = tmp_path / "cache"
+    with pytest.raises(DataError) as err:
+        download_dataset(info_with(server), dest, retries=2, backoff=0.01, progress=False)
+    assert "train-images-idx3-ubyte" in str(err.value) and "\n" not in str(err.value)
+    assert list(dest.iterdir()) == []  # no half-written or temporary files
+
+
+def test_all_mirrors_down(tmp_path):
+    with pytest.raises(DataError, match="could not download"):
+        download_dataset(info_with("http://127.0.0.1:9/"), tmp_path / "c", retries=2, backoff=0.01,
+                         progress=False)
+    assert list((tmp_path / "c").iterdir()) == []
+
+
+def test_locate_downloads_into_user_cache(server, tmp_path, monkeypatch):
+    monkeypatch.setattr(data_module, "REPO_DATA_DIR", tmp_path / "no-repo-data")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("DIGITNET_DATA_DIR", raising=False)
+    monkeypatch.setitem(data_module.DATASETS, "mnist", info_with(server))
+    folder = locate("mnist")
+    assert folder == tmp_path / "xdg" / "digitnet" / "mnist"
+    d = data_module.load_dataset("mnist", validation_size=100)
+    assert d.source == str(folder) and np.all(d.y_test[:3] == [7, 2, 1])

@@ -1,0 +1,155 @@
+"""IDX parsing: good files, and every kind of bad one."""
+
+import gzip
+import struct
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from digitnet.errors import DataError
+from digitnet.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx, write_idx
+
+from conftest import MNIST_DIR
+
+
+def one_line(err) -> str:
+    message = str(err.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize("name", ["images.idx", "images.idx.gz"])
+def test_round_trip_raw_and_gzip(tmp_path, name, rng):
+    images = rng.integers(0, 256, size=(7, 28, 28), dtype=np.uint8)
+    write_idx(tmp_path / name, images)
+    content = read_idx(tmp_path / name, IMAGES_MAGIC)
+    assert content.magic == IMAGES_MAGIC
+    assert content.data.dtype == np.uint8 and content.data.shape == (7, 28, 28)
+    np.testing.assert_array_equal(content.data, images)
+
+
+def test_gzip_detected_from_content_not_name(tmp_path, rng):
+    labels = rng.integers(0, 10, size=50, dtype=np.uint8)
+    write_idx(tmp_path / "labels", labels, compress=True)  # gzip without .gz
+    np.testing.assert_array_equal(read_idx(tmp_path / "labels").data, labels)
+
+
+def test_other_idx_types(tmp_path):
+    values = np.arange(12, dtype=np.float32).reshape(3, 4) / 7
+    write_idx(tmp_path / "floats.idx", values)
+    np.testing.assert_array_equal(read_idx(tmp_path / "floats.idx").data, values)
+
+
+def test_real_mnist_facts():
+    train = read_idx(MNIST_DIR / "train-labels-idx1-ubyte.gz", LABELS_MAGIC).data
+    test = read_idx(MNIST_DIR / "t10k-labels-idx1-ubyte.gz", LABELS_MAGIC).data
+    images = read_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz", IMAGES_MAGIC).data
+    assert np.bincount(train).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert test[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+    assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError) as err:
+        read_idx(tmp_path / "nope.gz")
+    assert "nope.gz" in one_line(err) and "not found" in str(err.value)
+
+
+def test_wrong_magic_names_both(tmp_path, rng):
+    write_idx(tmp_path / "labels.gz", rng.integers(0, 10, size=5, dtype=np.uint8))
+    with pytest.raises(DataError) as err:
+        read_idx(tmp_path / "labels.gz", expected_magic=IMAGES_MAGIC)
+    message = one_line(err)
+    assert "labels.gz" in message and "0x00000801" in message and "0x00000803" in message
+
+
+@pytest.mark.parametrize("garbage", [b"", b"\x00", b"hello world, not idx", b"\xff" * 100,
+                                     b"\x00\x00\x07\x03" + b"\x00" * 20])
+def test_garbage_is_not_idx(tmp_path, garbage):
+    path = tmp_path / "garbage.idx"
+    path.write_bytes(garbage)
+    with pytest.raises(DataError) as err:
+        read_idx(path)
+    assert "garbage.idx" in one_line(err)
+
+
+def test_non_gzip_garbage_with_gz_name(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(b"<html>404 Not Found</html>")
+    with pytest.raises(DataError) as err:
+        read_idx(path, IMAGES_MAGIC)
+    assert path.name in one_line(err)
+
+
+def test_corrupt_gzip_stream(tmp_path, rng):
+    path = tmp_path / "images.gz"
+    write_idx(path, rng.integers(0, 256, size=(20, 28, 28), dtype=np.uint8))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # flip bits in the middle of the deflate stream
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError) as err:
+        read_idx(path)
+    assert "images.gz" in one_line(err)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+@pytest.mark.parametrize("keep", [3, 10, 16, 17, 500, 3 * 784 + 15])
+def test_truncated_at_many_offsets(tmp_path, compress, keep, rng):
+    body = struct.pack(">IIII", IMAGES_MAGIC, 3, 28, 28) + rng.integers(0, 256, 3 * 784, dtype=np.uint8).tobytes()
+    path = tmp_path / "cut.idx"
+    path.write_bytes(gzip.compress(body[:keep]) if compress else body[:keep])
+    with pytest.raises(DataError) as err:
+        read_idx(path)
+    assert "cut.idx" in one_line(err) and ("truncated" in str(err.value) or "not an IDX" in str(err.value))
+
+
+def test_truncated_gzip_file(tmp_path, rng):
+    path = tmp_path / "cut.gz"
+    write_idx(path, rng.integers(0, 256, size=(50, 28, 28), dtype=np.uint8))
+    path.write_bytes(path.read_bytes()[:-200])  # cut the compressed stream itself
+    with pytest.raises(DataError) as err:
+        read_idx(path)
+    assert "cut.gz" in one_line(err)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_trailing_bytes_rejected(tmp_path, compress):
+    body = struct.pack(">II", LABELS_MAGIC, 3) + bytes([1, 2, 3]) + b"extra"
+    path = tmp_path / "long.idx"
+    path.write_bytes(gzip.compress(body) if compress else body)
+    with pytest.raises(DataError) as err:
+        read_idx(path)
+    assert "long.idx" in one_line(err)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+@pytest.mark.parametrize("dims", [(0xFFFFFFFF, 28, 28), (60000, 60000, 60000), (3, 0xFFFFFF, 0xFFFF)])
+def test_absurd_header_allocates_nothing(tmp_path, compress, dims):
+    body = struct.pack(">IIII", IMAGES_MAGIC, *dims) + b"\x00" * 1000
+    path = tmp_path / "huge.idx"
+    path.write_bytes(gzip.compress(body) if compress else body)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as err:
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "huge.idx" in one_line(err)
+    assert peak < 10 * 1024**2, f"allocated {peak} bytes for a bogus header"
+
+
+def test_plausible_but_lying_gzip_header_reads_only_what_is_there(tmp_path):
+    # 1.5 GB claimed (under the hard limit), 1 KB present: must fail fast, small.
+    body = struct.pack(">IIII", IMAGES_MAGIC, 2_000_000, 28, 28) + b"\x00" * 1024
+    path = tmp_path / "liar.gz"
+    path.write_bytes(gzip.compress(body))
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match="truncated"):
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 * 1024**2

@@ -1,0 +1,49 @@
+"""Softmax cross-entropy: the formula, its stability, its gradient."""
+
+import numpy as np
+
+from digitnet.gradcheck import numerical_gradient, relative_error
+from digitnet.losses import SoftmaxCrossEntropy, log_softmax, softmax
+
+
+def test_matches_the_textbook_formula(rng):
+    z = rng.standard_normal((6, 10))
+    y = rng.integers(0, 10, 6)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    expected = -np.log(p[np.arange(6), y]).mean()
+    assert np.isclose(SoftmaxCrossEntropy().forward(z, y), expected)
+    np.testing.assert_allclose(softmax(z), p)
+
+
+def test_gradient_against_finite_differences(rng):
+    z = rng.standard_normal((5, 10))
+    y = rng.integers(0, 10, 5)
+    loss = SoftmaxCrossEntropy()
+    loss.forward(z, y)
+    analytic = loss.backward()
+    numeric = numerical_gradient(lambda: loss.forward(z, y), z)
+    assert relative_error(analytic, numeric) < 1e-8
+
+
+def test_gradient_is_p_minus_onehot_over_batch():
+    z = np.array([[0.0, 0.0], [0.0, np.log(3.0)]])
+    loss = SoftmaxCrossEntropy()
+    loss.forward(z, np.array([0, 1]))
+    np.testing.assert_allclose(loss.backward(), [[(0.5 - 1) / 2, 0.5 / 2], [0.25 / 2, (0.75 - 1) / 2]])
+
+
+def test_stable_for_huge_logits():
+    z = np.array([[1000.0, 0.0, -1000.0], [-1e30, 1e30, 0.0]], dtype=np.float32)
+    loss = SoftmaxCrossEntropy()
+    value = loss.forward(z, np.array([2, 0]))  # confidently wrong: large but finite
+    assert np.isfinite(value) and value > 1000
+    assert np.all(np.isfinite(loss.backward()))
+    assert np.all(np.isfinite(log_softmax(z)))
+    np.testing.assert_allclose(softmax(z).sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_float32_stays_float32(rng):
+    z = rng.standard_normal((3, 10)).astype(np.float32)
+    loss = SoftmaxCrossEntropy()
+    loss.forward(z, np.array([1, 2, 3]))
+    assert loss.backward().dtype == np.float32

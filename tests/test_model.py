@@ -1,0 +1,56 @@
+"""The network as a whole: a tiny network worked by hand, and a full gradient check."""
+
+import numpy as np
+import pytest
+
+from digitnet.gradcheck import check_network
+from digitnet.layers import Dense, ReLU
+from digitnet.losses import SoftmaxCrossEntropy
+from digitnet.model import Architecture, Network, build_mlp
+
+
+def test_tiny_network_by_hand():
+    rng = np.random.default_rng(0)
+    first, second = Dense(2, 2, rng, np.float64, input_grad=False), Dense(2, 2, rng, np.float64)
+    first.params["W"][:] = [[1.0, -1.0], [0.5, 1.0]]
+    first.params["b"][:] = [0.0, -3.0]
+    second.params["W"][:] = [[1.0, 2.0], [3.0, 4.0]]
+    second.params["b"][:] = [0.5, -0.5]
+    net = Network([first, ReLU(), second])
+    loss = SoftmaxCrossEntropy()
+
+    x = np.array([[1.0, 2.0]])
+    logits = net.forward(x)      # z1 = [2, -2], a1 = [2, 0], z2 = [2.5, 3.5]
+    np.testing.assert_allclose(logits, [[2.5, 3.5]])
+    value = loss.forward(logits, np.array([0]))
+    assert value == pytest.approx(np.log(1 + np.e))   # -log(1 / (1 + e)) = 1.313262
+    net.backward(loss.backward())
+    q = np.e / (1 + np.e)                              # 0.731059
+    np.testing.assert_allclose(second.grads["W"], [[-2 * q, 2 * q], [0, 0]])
+    np.testing.assert_allclose(second.grads["b"], [-q, q])
+    np.testing.assert_allclose(first.grads["W"], [[q, 0], [2 * q, 0]])
+    np.testing.assert_allclose(first.grads["b"], [q, 0])
+
+
+@pytest.mark.parametrize("hidden", [(16,), (16, 12), (8, 8, 8)])
+def test_whole_network_gradient_check(hidden):
+    for name, shape, error in check_network(hidden=hidden):
+        assert error < 1e-7, f"{name} {shape}: relative error {error:.2e}"
+
+
+def test_architecture_and_layers():
+    arch = Architecture(hidden=(50, 50, 50), dropout=0.2, input_dropout=0.1)
+    net = build_mlp(arch, np.random.default_rng(0))
+    assert arch.sizes == (784, 50, 50, 50, 10)
+    kinds = [type(layer).__name__ for layer in net.layers]
+    assert kinds == ["Dropout", "Dense", "ReLU", "Dropout", "Dense", "ReLU", "Dropout",
+                     "Dense", "ReLU", "Dropout", "Dense"]
+    assert [name for name, _ in net.named_parameters()] == [
+        "layer0.W", "layer0.b", "layer1.W", "layer1.b", "layer2.W", "layer2.b", "layer3.W", "layer3.b"]
+
+
+def test_predict_proba_rows_sum_to_one(rng):
+    net = build_mlp(Architecture(hidden=(32,)), rng)
+    probs = net.predict_proba(rng.random((10, 784), dtype=np.float32), batch_size=3)
+    assert probs.shape == (10, 10)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)

@@ -1,0 +1,105 @@
+"""Optimizer update formulas, worked by hand."""
+
+import numpy as np
+import pytest
+
+from digitnet.optim import SGD, Adam, make_optimizer
+
+
+def params_and_grads(g=(0.5, -1.0)):
+    """One 'weight matrix' (1, 2) and one bias (1,), with a fixed gradient."""
+    W = np.array([[1.0, 2.0]])
+    b = np.array([1.0])
+    return [W, b], [np.array([list(g)]), np.array([0.2])]
+
+
+def test_plain_sgd():
+    params, grads = params_and_grads()
+    SGD(lr=0.1).step(params, grads)
+    np.testing.assert_allclose(params[0], [[0.95, 2.1]])
+    np.testing.assert_allclose(params[1], [0.98])
+
+
+def test_momentum_two_steps():
+    params, grads = params_and_grads()
+    opt = SGD(lr=0.1, momentum=0.9)
+    opt.step(params, grads)           # v = g          -> p = p - 0.1 g
+    opt.step(params, grads)           # v = 0.9g + g   -> p = p - 0.19 g
+    np.testing.assert_allclose(params[0], [[0.855, 2.29]])
+
+
+def test_nesterov_two_steps():
+    params, grads = params_and_grads()
+    opt = SGD(lr=0.1, momentum=0.9, nesterov=True)
+    opt.step(params, grads)           # v = g,    step g + 0.9 v = 1.9 g
+    np.testing.assert_allclose(params[0], [[0.905, 2.19]])
+    opt.step(params, grads)           # v = 1.9g, step g + 0.9 v = 2.71 g
+    np.testing.assert_allclose(params[0], [[0.7695, 2.461]])
+
+
+def test_weight_decay_on_weights_not_biases():
+    params, _ = params_and_grads()
+    zero = [np.zeros_like(p) for p in params]
+    SGD(lr=0.1, weight_decay=0.1).step(params, zero)
+    np.testing.assert_allclose(params[0], [[0.99, 1.98]])   # W -= lr * wd * W
+    np.testing.assert_allclose(params[1], [1.0])            # bias untouched
+
+
+def test_adam_first_step_is_lr_times_sign():
+    params, grads = params_and_grads()
+    Adam(lr=0.01).step(params, grads)
+    # m_hat = g, v_hat = g^2, so the step is lr * g / |g|.
+    np.testing.assert_allclose(params[0], [[0.99, 2.01]], rtol=1e-7)
+    np.testing.assert_allclose(params[1], [0.99], rtol=1e-7)
+
+
+def test_adam_second_step_matches_textbook():
+    params, grads = params_and_grads()
+    opt = Adam(lr=0.01)
+    opt.step(params, grads)
+    g2 = [np.array([[0.25, 0.0]]), np.array([-0.4])]
+    before = params[0].copy()
+    opt.step(params, g2)
+    g1 = np.array([[0.5, -1.0]])
+    m = 0.9 * 0.1 * g1 + 0.1 * g2[0]
+    v = 0.999 * 0.001 * g1**2 + 0.001 * g2[0] ** 2
+    m_hat, v_hat = m / (1 - 0.9**2), v / (1 - 0.999**2)
+    np.testing.assert_allclose(params[0], before - 0.01 * m_hat / (np.sqrt(v_hat) + 1e-8), rtol=1e-9)
+    # worked by hand for the first entry: m_hat = 0.368421, v_hat = 0.156203
+    assert params[0][0, 0] == pytest.approx(0.99 - 0.0093218, abs=1e-6)
+
+
+def test_adam_l2_versus_adamw():
+    coupled, _ = params_and_grads()
+    decoupled, _ = params_and_grads()
+    zero = [np.zeros_like(p) for p in coupled]
+    Adam(lr=0.01, weight_decay=0.1).step(coupled, zero)
+    Adam(lr=0.01, weight_decay=0.1, decoupled=True).step(decoupled, zero)
+    # Adam + L2: gradient wd*W, normalised by Adam to a step of lr * sign = 0.01.
+    np.testing.assert_allclose(coupled[0], [[0.99, 1.99]], rtol=1e-6)
+    # AdamW: W shrinks by lr*wd*W = 0.1%, and the zero gradient moves nothing.
+    np.testing.assert_allclose(decoupled[0], [[0.999, 1.998]])
+    np.testing.assert_allclose(decoupled[1], [1.0])
+
+
+def test_float32_parameters_stay_float32():
+    W = np.ones((3, 3), np.float32)
+    g = np.full((3, 3), 0.1, np.float32)
+    for opt in (SGD(0.1, momentum=0.9), Adam(0.1, weight_decay=0.01)):
+        opt.step([W], [g])
+        assert W.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adam", "adamw"])
+def test_make_optimizer(name):
+    opt = make_optimizer(name, 0.01)
+    assert opt.lr == 0.01
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        make_optimizer("rmsprop", 0.01)
+    with pytest.raises(ValueError):
+        SGD(lr=-1)
+    with pytest.raises(ValueError):
+        SGD(lr=0.1, nesterov=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -101,7 +102,7 @@ def load_model(path: str | Path) -> tuple[Network, dict]:
             arrays = {name: archive[name] for name in archive.files}
     except ModelFileError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, MemoryError) as err:
+    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, KeyError, MemoryError) as err:
         raise ModelFileError(f"{path}: not a readable .npz model file ({_short(err)})") from None
 
     meta = _read_metadata(path, arrays.pop("metadata", None))
@@ -159,10 +160,14 @@ def _check_members(path: Path) -> None:
             raise ModelFileError(f"{path}: archive is larger than {MAX_MODEL_BYTES:,} bytes")
         for member in members:
             with archive.open(member) as f:
-                version = np.lib.format.read_magic(f)
-                reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                          else np.lib.format.read_array_header_2_0)
-                shape, _, dtype = reader(f, max_header_size=10000)
+                try:
+                    version = np.lib.format.read_magic(f)
+                    reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                              else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = reader(f, max_header_size=10000)
+                except Exception as err:  # noqa: BLE001 - any parse failure of untrusted bytes
+                    raise ModelFileError(f"{path}: {member.filename} has no valid array header "
+                                         f"({type(err).__name__})") from None
                 if dtype.hasobject:
                     raise ModelFileError(f"{path}: {member.filename} holds Python objects")
                 data_bytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize

@@ -97,6 +97,14 @@ def train(config: TrainConfig, data: Dataset, log: Callable[[str], None] | None 
     TrainingDiverged
         If the loss becomes NaN or infinite.
     """
+    # A diverging run overflows; it is reported as TrainingDiverged, so NumPy's
+    # overflow warnings would only add noise.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _train(config, data, log, progress)
+
+
+def _train(config: TrainConfig, data: Dataset, log, progress: bool) -> TrainResult:
+    """The body of :func:`train`."""
     config.validate()
     log = log or (lambda line: None)
     dtype = np.dtype(config.dtype)
@@ -160,7 +168,8 @@ def train(config: TrainConfig, data: Dataset, log: Callable[[str], None] | None 
             record["val_loss"], record["val_accuracy"] = loss_and_accuracy(model, data.x_val, data.y_val)
         record["seconds"] = time.perf_counter() - start
         result.history.append(record)
-        if (epoch - 1) % config.log_every == 0 or epoch == config.epochs:
+        # Full batch ends with "Cost after iteration N" below instead of a last-epoch line.
+        if (epoch - 1) % config.log_every == 0 or (epoch == config.epochs and not full_batch):
             log(_describe(record, config.epochs, full_batch))
 
         if has_val and config.patience is not None:

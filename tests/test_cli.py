@@ -1,0 +1,152 @@
+"""The command line, run as a user runs it: in a subprocess."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from drawing import draw_digit
+
+from conftest import MNIST_DIR
+
+
+def digitnet(*args, cwd=None, check=True):
+    result = subprocess.run([sys.executable, "-m", "digitnet", *map(str, args)],
+                            capture_output=True, text=True, cwd=cwd, timeout=600)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def last_json(stdout):
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def assert_one_line_error(result, *words):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    result = digitnet("train", "--hidden", "64", "--epochs", "2", "--train-limit", "10000",
+                      "--batch-size", "64", "--seed", "3", "--data-dir", MNIST_DIR, "--out", out, "--json")
+    return out, result
+
+
+def test_train_json_summary(run_dir):
+    out, result = run_dir
+    summary = last_json(result.stdout)
+    assert 0.85 < summary["test_accuracy"] <= 1
+    assert summary["epochs"] == 2 and len(summary["history"]) == 2
+    assert summary["train_seconds"] > 0 and summary["model"] == str(out / "model.npz")
+    assert {"train_loss", "train_accuracy", "val_accuracy", "seconds"} <= set(summary["history"][0])
+    assert result.stdout.count("\n") == 1  # with --json, only the JSON line on stdout
+
+
+def test_train_writes_model_history_and_plots(run_dir):
+    out, _ = run_dir
+    names = {p.name for p in out.iterdir()}
+    assert {"model.npz", "history.json", "report.json", "cost.png", "accuracy.png",
+            "confusion.png", "misclassified.png", "weights.png"} <= names
+    assert len(json.loads((out / "history.json").read_text())) == 2
+    assert (out / "cost.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_human_output(tmp_path):
+    result = digitnet("train", "--preset", "seed", "--epochs", "3", "--train-limit", "500",
+                      "--out", tmp_path, "--no-plots")
+    assert "Cost after iteration 0:" in result.stdout and "Cost after iteration 3:" in result.stdout
+    assert "Test accuracy:" in result.stdout and "Confusion matrix" in result.stdout
+
+
+def test_evaluate(run_dir):
+    out, train_result = run_dir
+    report = last_json(digitnet("evaluate", out / "model.npz", "--json").stdout)
+    assert report["test_accuracy"] == last_json(train_result.stdout)["test_accuracy"]
+    assert len(report["confusion_matrix"]) == 10 and sum(map(sum, report["confusion_matrix"])) == 10000
+    assert len(report["per_class"]) == 10 and {"precision", "recall", "f1"} <= set(report["per_class"][0])
+    text = digitnet("evaluate", out / "model.npz").stdout
+    assert "precision" in text and "Confusion matrix" in text and "95% CI" in text
+
+
+def test_predict(run_dir, tmp_path):
+    out, _ = run_dir
+    images = []
+    for digit in (0, 1):
+        path = tmp_path / f"drawn{digit}.png"
+        draw_digit(digit, dark_on_light=digit == 0).save(path)
+        images.append(path)
+    result = digitnet("predict", out / "model.npz", *images, "--json", "--save-input", tmp_path / "seen")
+    predictions = last_json(result.stdout)["predictions"]
+    assert [p["image"] for p in predictions] == [str(p) for p in images]
+    for p in predictions:
+        assert len(p["probabilities"]) == 10 and abs(sum(p["probabilities"]) - 1) < 1e-4
+        assert p["digit"] == max(range(10), key=lambda k: p["probabilities"][k])
+    assert [p["digit"] for p in predictions] == [0, 1]
+    assert (tmp_path / "seen" / "drawn0-28x28.png").is_file()
+    human = digitnet("predict", out / "model.npz", images[1]).stdout
+    assert "drawn1.png: 1" in human and "top 3" in human
+
+
+def test_plot_redraws(run_dir):
+    out, _ = run_dir
+    (out / "weights.png").unlink()
+    result = digitnet("plot", out)
+    assert (out / "weights.png").is_file() and "weights.png" in result.stdout
+
+
+def test_gradcheck():
+    result = digitnet("gradcheck")
+    assert "layer0.W" in result.stdout and "backprop agrees" in result.stdout
+
+
+@pytest.mark.parametrize("args,words", [
+    (["evaluate", "missing.npz"], ["missing.npz", "not found"]),
+    (["predict", "missing.npz", "x.png"], ["missing.npz"]),
+    (["train", "--data-dir", "/nonexistent/data"], ["/nonexistent/data"]),
+    (["train", "--epochs", "0"], ["epochs"]),
+    (["plot", "/nonexistent/run"], ["history.json"]),
+])
+def test_user_mistakes_are_one_line_errors(args, words, tmp_path):
+    assert_one_line_error(digitnet(*args, cwd=tmp_path, check=False), *words)
+
+
+def test_corrupt_model_file(tmp_path):
+    bad = tmp_path / "model.npz"
+    bad.write_bytes(b"PK\x03\x04 definitely not a model")
+    assert_one_line_error(digitnet("evaluate", bad, check=False), "model.npz")
+
+
+def test_bad_image(run_dir, tmp_path):
+    out, _ = run_dir
+    bad = tmp_path / "photo.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
+    assert_one_line_error(digitnet("predict", out / "model.npz", bad, check=False), "photo.jpg")
+
+
+def test_bad_flag_value_is_a_usage_error():
+    result = digitnet("train", "--hidden", "12,abc", check=False)
+    assert result.returncode == 2 and "comma-separated" in result.stderr
+
+
+def test_divergence_message(tmp_path):
+    result = digitnet("train", "--hidden", "128,128,128", "--optimizer", "momentum", "--lr", "1000",
+                      "--schedule", "constant", "--train-limit", "2000", "--epochs", "1",
+                      "--out", tmp_path, check=False)
+    assert_one_line_error(result, "lower learning rate")
+
+
+def test_fashion_mnist_from_data_dir(fashion_dir, tmp_path):
+    result = digitnet("train", "--dataset", "fashion-mnist", "--data-dir", fashion_dir, "--hidden", "64",
+                      "--epochs", "2", "--train-limit", "10000", "--out", tmp_path, "--json", "--no-plots")
+    summary = last_json(result.stdout)
+    assert summary["test_accuracy"] > 0.70
+    text = digitnet("evaluate", tmp_path / "model.npz", "--data-dir", fashion_dir).stdout
+    assert "Ankle boot" in text and "fashion-mnist" in text

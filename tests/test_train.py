@@ -1,0 +1,100 @@
+"""Training on real MNIST: accuracy, reproducibility, early stopping, divergence."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from digitnet import TrainConfig, preset, train
+from digitnet.errors import ConfigError, TrainingDiverged
+from digitnet.train import evaluate, loss_and_accuracy
+
+
+def small(**overrides):
+    base = TrainConfig(hidden=(64,), epochs=2, batch_size=64, seed=0)
+    return dataclasses.replace(base, **overrides)
+
+
+def test_short_run_on_real_mnist_learns(mnist_small):
+    result = train(small(hidden=(128,), epochs=3, schedule="constant"), mnist_small)
+    report, probs = evaluate(result.model, mnist_small.x_test, mnist_small.y_test, mnist_small.classes)
+    # 6,000 images seen 3 times: about 92% (the full preset reaches over 98%).
+    assert report["test_accuracy"] >= 0.90, report["test_accuracy"]
+    assert probs.shape == (10000, 10)
+    history = result.history
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert all(h["val_accuracy"] > 0.85 and h["seconds"] > 0 for h in history)
+    assert result.train_seconds >= sum(h["seconds"] for h in history) * 0.99
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adam", "adamw"])
+def test_every_optimizer_learns(mnist_small, optimizer):
+    lr = {"sgd": 0.1, "momentum": 0.02, "nesterov": 0.02}.get(optimizer, 1e-3)
+    result = train(small(optimizer=optimizer, lr=lr, weight_decay=1e-4, schedule="constant"), mnist_small)
+    assert result.history[-1]["val_accuracy"] > 0.85
+
+
+def test_same_seed_gives_bit_identical_weights(mnist_small):
+    config = small(dropout=0.3, input_dropout=0.1)
+    a = train(config, mnist_small).model.parameters()
+    b = train(config, mnist_small).model.parameters()
+    c = train(dataclasses.replace(config, seed=1), mnist_small).model.parameters()
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_float64_training(mnist_small):
+    result = train(small(dtype="float64"), mnist_small)
+    assert result.model.dtype == np.float64
+    assert result.history[-1]["val_accuracy"] > 0.85
+
+
+def test_full_batch_gradient_descent_is_the_seed_recipe(mnist_small):
+    config = dataclasses.replace(preset("seed"), epochs=30, train_limit=None)
+    data = dataclasses.replace(mnist_small, x_train=mnist_small.x_train[:2000],
+                               y_train=mnist_small.y_train[:2000])
+    lines = []
+    result = train(config, data, log=lines.append)
+    losses = [h["train_loss"] for h in result.history]
+    assert 2.0 < losses[0] < 3.0                 # about log(10) at He initialisation
+    assert all(b < a for a, b in zip(losses, losses[1:]))  # full batch: strictly falling
+    assert result.final_train_loss < losses[-1]
+    assert lines[0].startswith("Cost after iteration 0:")
+    assert lines[-1].startswith("Cost after iteration 30:")
+    assert not any(line.startswith("Cost after iteration 29:") for line in lines)
+
+
+def test_seed_preset_is_the_classic_recipe():
+    config = preset("seed")
+    assert config.hidden == (50, 50, 50) and config.batch_size == 0
+    assert config.optimizer == "sgd" and config.lr == 0.005 and config.schedule == "constant"
+    assert config.epochs == 1000 and config.log_every == 100
+    assert config.validation_size == 0 and config.dtype == "float32"
+
+
+def test_early_stopping_restores_best_weights(mnist_small):
+    # A learning rate this high makes validation loss bounce: early stopping must
+    # stop and hand back the weights of the best epoch, not the last.
+    config = small(hidden=(32,), epochs=12, lr=0.03, schedule="constant", patience=2)
+    result = train(config, mnist_small)
+    val_losses = [h["val_loss"] for h in result.history]
+    assert result.best_epoch == int(np.argmin(val_losses)) + 1
+    restored_loss, _ = loss_and_accuracy(result.model, mnist_small.x_val, mnist_small.y_val)
+    assert restored_loss == pytest.approx(min(val_losses), rel=1e-5)
+    if result.stopped_early:
+        assert len(result.history) == result.best_epoch + 2
+
+
+def test_divergence_is_reported_with_advice(mnist_small):
+    with pytest.raises(TrainingDiverged) as err:
+        train(small(hidden=(128, 128, 128), optimizer="momentum", lr=1e3, schedule="constant"),
+              mnist_small)
+    assert "lower learning rate" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("field,value", [("epochs", 0), ("lr", -1.0), ("optimizer", "rmsprop"),
+                                         ("dropout", 1.0), ("hidden", ()), ("batch_size", -5)])
+def test_bad_config_is_a_clear_error(field, value):
+    with pytest.raises(ConfigError):
+        small(**{field: value}).validate()

@@ -111,7 +111,12 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     if gray.ndim != 2 or min(gray.shape) < 1 or not np.all(np.isfinite(gray)):
         raise ImageError(f"expected a finite 2-d grayscale image, got shape {gray.shape}")
     ink = _ink(gray)
-    mask = ink > _otsu_threshold(ink)
+    threshold = _otsu_threshold(ink)
+    mask = ink > threshold
+    # Paper grain and sensor noise sit well below the ink: lower the floor to
+    # zero there (keeping the grey, anti-aliased stroke edges above it).
+    floor = 0.4 * threshold
+    ink = np.clip((ink - floor) / (1.0 - floor), 0.0, 1.0)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if len(rows) == 0:
         raise ImageError("no digit found: the image is blank or has almost no contrast")

@@ -97,10 +97,9 @@ def test_photo_like_mnist_digits(reader, mnist, tmp_path):
     """Real MNIST test digits, enlarged, off-centre, on lit paper with noise, PNG and JPEG."""
     rng = np.random.default_rng(7)
     digits = mnist.x_test[:40].reshape(-1, 28, 28)
-    labels = mnist.y_test[:40]
     direct = reader.predict_proba(mnist.x_test[:40].astype(np.float32) / 255).argmax(axis=1)
     agree = 0
-    for i, (digit, label) in enumerate(zip(digits, labels)):
+    for i, digit in enumerate(digits):
         path = tmp_path / f"photo{i}.{'jpg' if i % 2 else 'png'}"
         photo_of(digit, rng, dark_on_light=i % 3 != 0).save(path, quality=85)
         agree += predict(reader, path) == direct[i]

@@ -98,3 +98,9 @@ def test_divergence_is_reported_with_advice(mnist_small):
 def test_bad_config_is_a_clear_error(field, value):
     with pytest.raises(ConfigError):
         small(**{field: value}).validate()
+
+
+def test_progress_bar_shows_live_loss_and_accuracy(mnist_small, capsys):
+    train(small(epochs=1), mnist_small, progress=True)
+    err = capsys.readouterr().err
+    assert "epoch 1/1" in err and "loss=" in err and "acc=" in err

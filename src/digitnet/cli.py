@@ -29,7 +29,8 @@ def _hidden(text: str) -> tuple[int, ...]:
     try:
         sizes = tuple(int(part) for part in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 128,64, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers like 128,64, got {text!r}") from None
     if not sizes or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"hidden sizes must be positive, got {text!r}")
     return sizes

@@ -77,7 +77,8 @@ def download_dataset(info, dest: Path, retries: int = 3, timeout: float = 30.0,
             if target.is_file():
                 break
         if not target.is_file():
-            raise DataError(f"could not download {info.name} {stem}.gz: {errors[-1]}")
+            raise DataError(f"could not download {info.name} {stem}.gz ({errors[-1]}); "
+                            f"point --data-dir at a local copy instead")
     return dest
 
 

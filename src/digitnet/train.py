@@ -161,6 +161,7 @@ def _train(config: TrainConfig, data: Dataset, log, progress: bool) -> TrainResu
             correct += int((logits.argmax(axis=1) == y).sum())
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}", acc=f"{correct / (first + len(idx)):.4f}", refresh=False)
+        bar.refresh()  # show the epoch's final loss and accuracy before the bar goes
         bar.close()
         record = {"epoch": epoch, "train_loss": loss_sum / n, "train_accuracy": correct / n,
                   "val_loss": None, "val_accuracy": None, "lr": optimizer.lr}
@@ -213,6 +214,9 @@ class _NoBar:
         pass
 
     def set_postfix(self, **kwargs):
+        pass
+
+    def refresh(self):
         pass
 
     def close(self):

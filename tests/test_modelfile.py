@@ -9,6 +9,7 @@ import pytest
 from digitnet.errors import ModelFileError
 from digitnet.model import Architecture, build_mlp
 from digitnet.modelfile import load_model, save_model
+from digitnet.npzfile import content_sha256
 
 
 @pytest.fixture
@@ -83,7 +84,7 @@ def test_truncated(saved, fraction):
 def test_foreign_npz(tmp_path):
     path = tmp_path / "foreign.npz"
     np.savez(path, weights=np.zeros(3))
-    expect_error(path, "not a digitnet model")
+    expect_error(path, "not a digitnet-model file")
 
 
 def test_pickled_object_array_refused(tmp_path):
@@ -92,18 +93,24 @@ def test_pickled_object_array_refused(tmp_path):
     expect_error(path)
 
 
-def rewrite(path, mutate):
-    """Load the raw arrays, let ``mutate`` change them, save them back (no hash update)."""
+def rewrite(path, mutate, rehash=True):
+    """Load the raw arrays, let ``mutate`` change them, save them back.
+
+    With ``rehash`` the content hash is updated, as a buggy writer would; the
+    loader must then catch the problem itself. Without it, as a tamperer would.
+    """
     with np.load(path) as archive:
         arrays = {k: archive[k] for k in archive.files}
-    meta = json.loads(arrays["metadata"].tobytes())
+    meta = json.loads(arrays.pop("metadata").tobytes())
     mutate(arrays, meta)
+    if rehash:
+        meta["content_sha256"] = content_sha256(arrays)
     arrays["metadata"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     np.savez(path, **arrays)
 
 
 def test_tampered_weights_fail_the_hash(saved):
-    rewrite(saved, lambda a, m: a["layer1.W"].__setitem__((0, 0), 42.0))
+    rewrite(saved, lambda a, m: a["layer1.W"].__setitem__((0, 0), 42.0), rehash=False)
     expect_error(saved, "SHA-256")
 
 

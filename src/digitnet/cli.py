@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -17,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .config import PRESETS, preset
+from .config import PRESETS, TrainConfig, preset
 from .data import DATASETS, load_dataset
-from .errors import ConfigError, DigitnetError
+from .errors import ConfigError, DigitnetError, TrainingInterrupted
 from .fileio import write_json
 from .optim import OPTIMIZERS
 from .schedules import SCHEDULES
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a network and evaluate it on the test set")
     train.add_argument("--preset", default="quick", choices=sorted(PRESETS),
                        help="named configuration (default: quick); flags below override it")
-    _data_flags(train, default_dataset="mnist")
+    _data_flags(train, "mnist or fashion-mnist (default: the preset's, mnist)")
     train.add_argument("--hidden", type=_hidden, help="hidden layer sizes, e.g. 128,64")
     train.add_argument("--epochs", type=int, help="passes over the data (iterations when full batch)")
     train.add_argument("--batch-size", type=int, help="examples per step; 0 = full batch")
@@ -61,12 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dtype", choices=("float32", "float64"))
     train.add_argument("--seed", type=int, help="random seed (default 0)")
     train.add_argument("--out", type=Path, help="output folder (default runs/<preset>-<time>)")
+    train.add_argument("--checkpoint-every", type=int, metavar="N",
+                       help="write OUT/checkpoint.npz every N epochs (Ctrl-C always writes one)")
+    train.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                       help="continue the run in RUN_DIR from its checkpoint, up to --epochs")
     train.add_argument("--no-plots", action="store_true", help="skip writing the PNG plots")
     train.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
 
     evaluate = commands.add_parser("evaluate", help="evaluate a model on the full test set")
     evaluate.add_argument("model", type=Path)
-    _data_flags(evaluate, default_dataset=None)
+    _data_flags(evaluate)
     evaluate.add_argument("--json", action="store_true")
 
     predict = commands.add_parser("predict", help="read digits from PNG or JPEG images")
@@ -78,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     plot = commands.add_parser("plot", help="(re)draw the plots of a training run")
     plot.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    _data_flags(plot, default_dataset=None)
+    _data_flags(plot)
 
     gradcheck = commands.add_parser("gradcheck", help="verify backpropagation numerically")
     gradcheck.add_argument("--seed", type=int, default=0)
@@ -86,9 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _data_flags(parser, default_dataset):
-    parser.add_argument("--dataset", choices=sorted(DATASETS), default=default_dataset,
-                        help="mnist or fashion-mnist" + ("" if default_dataset else " (default: the model's)"))
+def _data_flags(parser, dataset_help="mnist or fashion-mnist (default: the model's)"):
+    parser.add_argument("--dataset", choices=sorted(DATASETS), help=dataset_help)
     parser.add_argument("--data-dir", type=Path, help="folder holding the IDX files")
 
 
@@ -127,24 +131,87 @@ def _config_from_args(args):
     return config.validate()
 
 
+class StopRequests:
+    """Turns SIGINT and SIGTERM into a polite request to stop training.
+
+    The first signal lets the current step finish, then training saves a
+    checkpoint and stops; a second Ctrl-C stops at once (files are written
+    atomically, so even that leaves nothing half-written).
+    """
+
+    def __init__(self, say):
+        self.signal_number = 0
+        self.say = say
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signal_number, frame):
+        if self.signal_number and signal_number == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal_number = signal_number
+        self.say("digitnet: stopping after this step and saving a checkpoint "
+                 "(Ctrl-C again to quit at once)")
+
+    def __call__(self) -> int:
+        return self.signal_number
+
+
+RESUMABLE_FLAGS = ("epochs", "checkpoint_every", "data_dir", "json", "no_plots", "resume")
+
+
+def _resume_config(args):
+    from .checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(args.resume / "checkpoint.npz")
+    changed = [name for name, value in vars(args).items()
+               if name not in RESUMABLE_FLAGS + ("command", "preset") and value not in (None, False)]
+    if changed or args.preset != "quick" or args.out not in (None, args.resume):
+        raise ConfigError("--resume continues a run with its own settings; only --epochs, "
+                          "--checkpoint-every and --data-dir may be given with it")
+    config = TrainConfig.from_dict(checkpoint.meta["config"])
+    if args.epochs is not None:
+        config.epochs = args.epochs
+    return config.validate(), checkpoint
+
+
 def cmd_train(args) -> int:
     from .modelfile import save_model
     from .metrics import format_report
     from .train import evaluate, train
 
     say = _printer(args.json)
-    config = _config_from_args(args)
-    out = args.out or Path("runs") / f"{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    checkpoint = None
+    if args.resume:
+        config, checkpoint = _resume_config(args)
+        out = args.resume
+    else:
+        config = _config_from_args(args)
+        out = args.out or Path("runs") / f"{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
     data = load_dataset(config.dataset, args.data_dir, config.validation_size,
                         train_limit=config.train_limit)
     arch = "-".join(str(s) for s in (784, *config.hidden, 10))
     batch = "full batch" if config.batch_size == 0 else f"batch {config.batch_size}"
     say(f"digitnet {__version__}: training {arch} on {data.name} "
         f"({len(data.x_train):,} train, {len(data.x_val):,} validation images from {data.source})")
-    say(f"preset {args.preset}: {config.optimizer} lr {config.lr:g} ({config.schedule}), {batch}, "
+    say(f"preset {config.preset}: {config.optimizer} lr {config.lr:g} ({config.schedule}), {batch}, "
         f"{config.epochs} {'iterations' if config.batch_size == 0 else 'epochs'}, seed {config.seed}")
+    if checkpoint is not None:
+        done = checkpoint.meta["state"]
+        say(f"resuming from {checkpoint.path}: epoch {done['epoch']}, step {done['step']}")
 
-    result = train(config, data, log=say, progress=sys.stderr.isatty() and not args.json)
+    stop = StopRequests(_printer(True))  # to stderr
+    stop.install()
+    try:
+        result = train(config, data, log=say, progress=sys.stderr.isatty() and not args.json,
+                       checkpoint_path=out / "checkpoint.npz", checkpoint_every=args.checkpoint_every,
+                       resume=checkpoint, should_stop=stop)
+    except TrainingInterrupted as err:
+        print(f"digitnet: {err}", file=sys.stderr)
+        if err.checkpoint:
+            print(f"resume with: digitnet train --resume {out}", file=sys.stderr)
+        return 128 + err.signal_number
     report, probs = evaluate(result.model, data.x_test, data.y_test, data.classes)
     say(f"trained in {result.train_seconds:.1f}s ({len(result.history)} epochs"
         + (f", best epoch {result.best_epoch}" if result.best_epoch != len(result.history) else "") + ")")
@@ -157,7 +224,7 @@ def cmd_train(args) -> int:
         "final_train_loss": result.final_train_loss,
     }
     metadata = {
-        "dataset": data.name, "classes": list(data.classes), "preset": args.preset,
+        "dataset": data.name, "classes": list(data.classes), "preset": config.preset,
         "config": config.to_dict(), "metrics": metrics, "train_seconds": result.train_seconds,
         "epochs_run": len(result.history), "best_epoch": result.best_epoch,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -28,3 +28,24 @@ class TrainingDiverged(DigitnetError):
 
 class ConfigError(DigitnetError):
     """A configuration value is out of range or inconsistent."""
+
+
+class TrainingInterrupted(DigitnetError):
+    """Training was stopped by a signal after saving a checkpoint.
+
+    Attributes
+    ----------
+    signal_number : int
+        The signal that asked to stop (SIGINT or SIGTERM).
+    checkpoint : str or None
+        Where the state was saved.
+    """
+
+    def __init__(self, message: str, signal_number: int, checkpoint: str | None):
+        super().__init__(message)
+        self.signal_number = signal_number
+        self.checkpoint = checkpoint
+
+
+class CheckpointError(DigitnetError):
+    """A checkpoint is missing, corrupt, or does not fit the run it should resume."""

@@ -66,6 +66,17 @@ class SGD:
                 g = g + self.momentum * v if self.nesterov else v
             p -= p.dtype.type(self.lr) * g
 
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
+        """The optimizer's memory, for checkpoints: (arrays, scalars)."""
+        arrays = {f"velocity.{i}": v for i, v in enumerate(self.velocities or [])}
+        return arrays, {"lr": self.lr}
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray], scalars: dict) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self.lr = scalars["lr"]
+        names = sorted((k for k in arrays if k.startswith("velocity.")), key=lambda k: int(k.split(".")[1]))
+        self.velocities = [arrays[k].copy() for k in names] or None
+
 
 class Adam:
     """Adam (Kingma & Ba, 2015): per-parameter steps from gradient moments.
@@ -122,6 +133,22 @@ class Adam:
             v *= self.beta2
             v += (1 - self.beta2) * (g * g)
             p -= p.dtype.type(step_size) * m / (np.sqrt(v) + p.dtype.type(eps_hat))
+
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
+        """The optimizer's memory, for checkpoints: (arrays, scalars)."""
+        arrays = {f"m.{i}": m for i, m in enumerate(self.m or [])}
+        arrays.update({f"v.{i}": v for i, v in enumerate(self.v or [])})
+        return arrays, {"lr": self.lr, "t": self.t}
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray], scalars: dict) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self.lr, self.t = scalars["lr"], int(scalars["t"])
+
+        def numbered(prefix):
+            names = [k for k in arrays if k.startswith(prefix)]
+            return [arrays[k].copy() for k in sorted(names, key=lambda k: int(k.split(".")[1]))]
+
+        self.m, self.v = numbered("m.") or None, numbered("v.") or None
 
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")

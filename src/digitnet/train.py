@@ -25,7 +25,8 @@ import numpy as np
 
 from .config import TrainConfig
 from .data import Dataset, scale_images
-from .errors import TrainingDiverged
+from .checkpoint import Checkpoint, save_checkpoint
+from .errors import CheckpointError, TrainingDiverged, TrainingInterrupted
 from .losses import SoftmaxCrossEntropy, log_softmax
 from .model import Architecture, Network, build_mlp
 from .optim import make_optimizer
@@ -75,7 +76,8 @@ def loss_and_accuracy(model: Network, images: np.ndarray, labels: np.ndarray,
 
 
 def train(config: TrainConfig, data: Dataset, log: Callable[[str], None] | None = None,
-          progress: bool = False) -> TrainResult:
+          progress: bool = False, checkpoint_path=None, checkpoint_every: int | None = None,
+          resume: Checkpoint | None = None, should_stop: Callable[[], int] | None = None) -> TrainResult:
     """Train a network as ``config`` says on ``data``.
 
     Parameters
@@ -87,6 +89,16 @@ def train(config: TrainConfig, data: Dataset, log: Callable[[str], None] | None 
         Receives one human-readable line per logged epoch.
     progress : bool
         Show a progress bar over the steps of each epoch (on stderr).
+    checkpoint_path : str or Path, optional
+        Where checkpoints go (written atomically).
+    checkpoint_every : int, optional
+        Write a checkpoint every this many epochs.
+    resume : Checkpoint, optional
+        Continue from this checkpoint: the result is bit-identical to a run
+        that was never interrupted.
+    should_stop : callable, optional
+        Polled after every step; a non-zero return (a signal number) saves a
+        checkpoint and raises :class:`TrainingInterrupted`.
 
     Returns
     -------
@@ -95,18 +107,20 @@ def train(config: TrainConfig, data: Dataset, log: Callable[[str], None] | None 
     Raises
     ------
     TrainingDiverged
-        If the loss becomes NaN or infinite.
+        If the loss or the weights become NaN or infinite.
+    TrainingInterrupted
+        If ``should_stop`` asked to stop.
     """
     # A diverging run overflows; it is reported as TrainingDiverged, so NumPy's
     # overflow warnings would only add noise.
     with np.errstate(over="ignore", invalid="ignore"):
-        return _train(config, data, log, progress)
+        return _train(config, data, log or (lambda line: None), progress, checkpoint_path,
+                      checkpoint_every, resume, should_stop or (lambda: 0))
 
 
-def _train(config: TrainConfig, data: Dataset, log, progress: bool) -> TrainResult:
+def _train(config, data, log, progress, checkpoint_path, checkpoint_every, resume, should_stop):
     """The body of :func:`train`."""
     config.validate()
-    log = log or (lambda line: None)
     dtype = np.dtype(config.dtype)
     rng = np.random.default_rng(config.seed)
     arch = Architecture(hidden=tuple(config.hidden), dropout=config.dropout,
@@ -129,17 +143,38 @@ def _train(config: TrainConfig, data: Dataset, log, progress: bool) -> TrainResu
     x_full = scale_images(x_train, dtype) if full_batch else None
     buffer = None if full_batch else np.empty((batch_size, x_train.shape[1]), dtype)
     has_val = len(data.x_val) > 0
+    data_info = {"dataset": data.name, "n_train": n, "n_val": len(data.x_val)}
+
+    # Everything that changes as training goes, in one place, so a checkpoint
+    # can save it and a resumed run can pick up exactly where this one stopped.
+    state = {"epoch": 1, "step": 0, "position": 0, "loss_sum": 0.0, "correct": 0,
+             "epoch_seconds": 0.0, "train_seconds": 0.0, "best_loss": None,
+             "best_epoch": 0, "waited": 0, "stopped_early": False}
+    history: list[dict] = []
+    best_params, order = None, None
+    if resume is not None:
+        state, history, best_params, order = _restore(resume, model, optimizer, rng, data_info)
+
+    def save(reason: str):
+        if checkpoint_path is None:
+            return None
+        if not all(np.all(np.isfinite(p)) for p in params):
+            raise TrainingDiverged("weights became NaN or infinite; not overwriting the last "
+                                   f"good checkpoint; try a lower learning rate (now {config.lr:g})")
+        path = save_checkpoint(checkpoint_path, model, optimizer, rng, state, history, best_params,
+                               order, config.to_dict(), data_info)
+        return str(path)
 
     result = TrainResult(model=model)
-    best_loss, best_params, waited = math.inf, None, 0
-    step = 0
-    start_all = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        start = time.perf_counter()
-        order = np.arange(n) if full_batch else rng.permutation(n)
-        loss_sum, correct = 0.0, 0
+    while state["epoch"] <= config.epochs and not state["stopped_early"]:
+        epoch = state["epoch"]
+        started = time.perf_counter() - state["epoch_seconds"]
+        if order is None:
+            order = np.arange(n) if full_batch else rng.permutation(n)
         bar = _progress(steps_per_epoch, f"epoch {epoch}/{config.epochs}", progress and not full_batch)
-        for first in range(0, n, batch_size):
+        bar.update(state["position"] // batch_size)
+        while state["position"] < n:
+            first = state["position"]
             idx = order[first:first + batch_size]
             if full_batch:
                 x = x_full
@@ -149,52 +184,95 @@ def _train(config: TrainConfig, data: Dataset, log, progress: bool) -> TrainResu
             logits = model.forward(x, training=True)     # (B, 10)
             loss = loss_fn.forward(logits, y)
             if not math.isfinite(loss):
+                kept = " (the last good checkpoint is kept)" if checkpoint_path else ""
                 raise TrainingDiverged(
-                    f"loss became {loss} at epoch {epoch}, step {step + 1} "
-                    f"(learning rate {optimizer.lr:g}); try a lower learning rate, e.g. --lr {config.lr / 10:g}"
+                    f"loss became {loss} at epoch {epoch}, step {state['step'] + 1} "
+                    f"(learning rate {optimizer.lr:g}){kept}; try a lower learning rate, "
+                    f"e.g. --lr {config.lr / 10:g}"
                 )
             model.backward(loss_fn.backward())
-            optimizer.lr = schedule(step)
+            optimizer.lr = schedule(state["step"])
             optimizer.step(params, grads)
-            step += 1
-            loss_sum += loss * len(idx)
-            correct += int((logits.argmax(axis=1) == y).sum())
+            state["step"] += 1
+            state["position"] += len(idx)
+            state["loss_sum"] += loss * len(idx)
+            state["correct"] += int((logits.argmax(axis=1) == y).sum())
             bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4f}", acc=f"{correct / (first + len(idx)):.4f}", refresh=False)
+            bar.set_postfix(loss=f"{loss:.4f}", acc=f"{state['correct'] / state['position']:.4f}",
+                            refresh=False)
+            signal_number = should_stop()
+            if signal_number:
+                bar.close()
+                state["epoch_seconds"] = time.perf_counter() - started
+                saved = save("interrupted")
+                raise TrainingInterrupted(
+                    f"interrupted at epoch {epoch}, step {state['step']}"
+                    + (f"; checkpoint saved to {saved}" if saved else ""),
+                    signal_number, saved)
         bar.refresh()  # show the epoch's final loss and accuracy before the bar goes
         bar.close()
-        record = {"epoch": epoch, "train_loss": loss_sum / n, "train_accuracy": correct / n,
+        record = {"epoch": epoch, "train_loss": state["loss_sum"] / n,
+                  "train_accuracy": state["correct"] / n,
                   "val_loss": None, "val_accuracy": None, "lr": optimizer.lr}
         if has_val:
             record["val_loss"], record["val_accuracy"] = loss_and_accuracy(model, data.x_val, data.y_val)
-        record["seconds"] = time.perf_counter() - start
-        result.history.append(record)
+        record["seconds"] = time.perf_counter() - started
+        history.append(record)
+        state["train_seconds"] += record["seconds"]
         # Full batch ends with "Cost after iteration N" below instead of a last-epoch line.
         if (epoch - 1) % config.log_every == 0 or (epoch == config.epochs and not full_batch):
             log(_describe(record, config.epochs, full_batch))
 
         if has_val and config.patience is not None:
-            if record["val_loss"] < best_loss:
-                best_loss, waited, result.best_epoch = record["val_loss"], 0, epoch
+            if state["best_loss"] is None or record["val_loss"] < state["best_loss"]:
+                state["best_loss"], state["waited"], state["best_epoch"] = record["val_loss"], 0, epoch
                 best_params = [p.copy() for p in params]
             else:
-                waited += 1
-                if waited >= config.patience:
-                    log(f"early stop: validation loss has not improved for {waited} epochs; "
-                        f"restoring epoch {result.best_epoch}")
-                    result.stopped_early = True
-                    break
-    if best_params is not None and result.best_epoch != len(result.history):
+                state["waited"] += 1
+                if state["waited"] >= config.patience:
+                    log(f"early stop: validation loss has not improved for {state['waited']} epochs; "
+                        f"restoring epoch {state['best_epoch']}")
+                    state["stopped_early"] = True
+        state.update(epoch=epoch + 1, position=0, loss_sum=0.0, correct=0, epoch_seconds=0.0)
+        order = None
+        if not all(np.all(np.isfinite(p)) for p in params):
+            raise TrainingDiverged(f"weights became NaN or infinite in epoch {epoch}; "
+                                   f"try a lower learning rate (now {config.lr:g})")
+        if checkpoint_every and (epoch % checkpoint_every == 0 or epoch == config.epochs
+                                 or state["stopped_early"]):
+            save("epoch")
+
+    result.history = history
+    result.stopped_early = state["stopped_early"]
+    result.best_epoch = state["best_epoch"] or len(history)
+    if best_params is not None and result.best_epoch != len(history):
         for p, best in zip(params, best_params):
             p[...] = best
-    if best_params is None:
-        result.best_epoch = len(result.history)
-    result.train_seconds = time.perf_counter() - start_all
+    result.train_seconds = state["train_seconds"]
     if full_batch:
         # The recipe's "cost after N iterations": one more forward pass, after the last update.
         result.final_train_loss = loss_fn.forward(model.forward(x_full), y_train)
-        log(f"Cost after iteration {len(result.history)}: {result.final_train_loss:.6f}")
+        log(f"Cost after iteration {len(history)}: {result.final_train_loss:.6f}")
     return result
+
+
+def _restore(checkpoint: Checkpoint, model, optimizer, rng, data_info):
+    """Load a checkpoint's weights, optimizer and generator state into this run."""
+    expected = checkpoint.meta["data"]
+    if expected.get("dataset") != data_info["dataset"] or expected.get("n_train") != data_info["n_train"]:
+        raise CheckpointError(f"{checkpoint.path}: made for {expected.get('dataset')} with "
+                              f"{expected.get('n_train')} training images, not "
+                              f"{data_info['dataset']} with {data_info['n_train']}")
+    for name, p in model.named_parameters():
+        p[...] = checkpoint.params[name]
+    optimizer.load_state_dict(checkpoint.optimizer_arrays, checkpoint.meta["optimizer"])
+    rng.bit_generator.state = checkpoint.meta["rng_state"]
+    state = dict(checkpoint.meta["state"])
+    best = None
+    if checkpoint.best_params:
+        best = [checkpoint.best_params[name].copy() for name, _ in model.named_parameters()]
+    order = None if checkpoint.order is None else checkpoint.order.copy()
+    return state, list(checkpoint.meta["history"]), best, order
 
 
 def _describe(record: dict, epochs: int, full_batch: bool) -> str:

@@ -1,0 +1,284 @@
+"""Checkpoints and resume: exact continuation, signals, crashes, bad files."""
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from digitnet import TrainConfig, train
+from digitnet.checkpoint import load_checkpoint
+from digitnet.errors import CheckpointError, TrainingDiverged, TrainingInterrupted
+from digitnet.modelfile import load_model
+from digitnet.npzfile import content_sha256
+
+from conftest import MNIST_DIR, REPO
+
+OPTIMIZERS = {"sgd": 0.1, "momentum": 0.02, "nesterov": 0.02, "adam": 1e-3, "adamw": 1e-3}
+
+
+@pytest.fixture(scope="module")
+def tiny(mnist):
+    """2,000 real training images: 16 steps an epoch at batch 128."""
+    return dataclasses.replace(mnist, x_train=mnist.x_train[:2000], y_train=mnist.y_train[:2000],
+                               x_val=mnist.x_val[:500], y_val=mnist.y_val[:500])
+
+
+def config_for(optimizer, **overrides):
+    base = TrainConfig(hidden=(32, 16), epochs=4, batch_size=128, optimizer=optimizer,
+                       lr=OPTIMIZERS[optimizer], weight_decay=1e-4, dropout=0.3, input_dropout=0.1,
+                       schedule="cosine", warmup_epochs=0.5, patience=3, seed=5)
+    return dataclasses.replace(base, **overrides)
+
+
+def stop_after(steps):
+    """A should_stop that asks to stop (as SIGINT would) after ``steps`` polls."""
+    calls = {"n": 0}
+
+    def should_stop():
+        calls["n"] += 1
+        return signal.SIGINT if calls["n"] == steps else 0
+
+    return should_stop
+
+
+def same_weights(a, b):
+    return all(np.array_equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("stop_at", [7, 16, 37])  # mid-epoch, an epoch boundary, later mid-epoch
+def test_interrupt_and_resume_is_bit_identical(tiny, tmp_path, optimizer, stop_at):
+    config = config_for(optimizer)
+    straight = train(config, tiny)
+    path = tmp_path / "checkpoint.npz"
+    with pytest.raises(TrainingInterrupted) as err:
+        train(config, tiny, checkpoint_path=path, should_stop=stop_after(stop_at))
+    assert err.value.signal_number == signal.SIGINT and err.value.checkpoint == str(path)
+    resumed = train(config, tiny, checkpoint_path=path, resume=load_checkpoint(path))
+    assert same_weights(straight.model, resumed.model)
+    assert [h["train_loss"] for h in straight.history] == [h["train_loss"] for h in resumed.history]
+    assert [h["val_loss"] for h in straight.history] == [h["val_loss"] for h in resumed.history]
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_n_epochs_then_n_more_equals_2n_straight(tiny, tmp_path, optimizer):
+    # A schedule that does not depend on the total length, so that "train 2
+    # epochs, then extend to 4" and "train 4" are the same computation.
+    config = config_for(optimizer, schedule="constant", warmup_epochs=0.0, patience=None)
+    straight = train(dataclasses.replace(config, epochs=4), tiny)
+    path = tmp_path / "checkpoint.npz"
+    train(dataclasses.replace(config, epochs=2), tiny, checkpoint_path=path, checkpoint_every=1)
+    resumed = train(dataclasses.replace(config, epochs=4), tiny, checkpoint_path=path,
+                    resume=load_checkpoint(path))
+    assert same_weights(straight.model, resumed.model)
+    assert len(resumed.history) == 4
+
+
+def test_float64_resume(tiny, tmp_path):
+    config = config_for("adam", dtype="float64", epochs=2)
+    straight = train(config, tiny)
+    path = tmp_path / "c.npz"
+    with pytest.raises(TrainingInterrupted):
+        train(config, tiny, checkpoint_path=path, should_stop=stop_after(10))
+    assert same_weights(straight.model, train(config, tiny, resume=load_checkpoint(path)).model)
+
+
+def test_full_batch_resume(tiny, tmp_path):
+    config = TrainConfig(hidden=(20,), epochs=12, batch_size=0, optimizer="sgd", lr=0.05,
+                         schedule="constant", validation_size=0, patience=None)
+    data = dataclasses.replace(tiny, x_val=tiny.x_val[:0], y_val=tiny.y_val[:0])
+    straight = train(config, data)
+    path = tmp_path / "c.npz"
+    with pytest.raises(TrainingInterrupted):
+        train(config, data, checkpoint_path=path, should_stop=stop_after(5))
+    resumed = train(config, data, resume=load_checkpoint(path))
+    assert same_weights(straight.model, resumed.model)
+    assert resumed.final_train_loss == straight.final_train_loss
+
+
+def test_divergence_keeps_last_good_checkpoint(tiny, tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    good = TrainConfig(hidden=(128, 128, 128), epochs=1, optimizer="momentum", lr=0.01,
+                       schedule="constant", patience=None)
+    train(good, tiny, checkpoint_path=path, checkpoint_every=1)
+    before = path.read_bytes()
+    bad = dataclasses.replace(good, lr=1e3, epochs=3)
+    with pytest.raises(TrainingDiverged) as err:
+        train(bad, tiny, checkpoint_path=path, checkpoint_every=1, resume=load_checkpoint(path))
+    assert "lower learning rate" in str(err.value) and "checkpoint is kept" in str(err.value)
+    assert path.read_bytes() == before
+    load_checkpoint(path)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_divergence_detected_in_both_precisions(tiny, dtype):
+    config = TrainConfig(hidden=(128, 128, 128), epochs=2, optimizer="momentum", lr=1e5 if dtype == "float64" else 1e3,
+                         schedule="constant", dtype=dtype)
+    with pytest.raises(TrainingDiverged):
+        train(config, tiny)
+
+
+def test_checkpoint_for_other_data_is_refused(tiny, mnist_small, tmp_path):
+    path = tmp_path / "c.npz"
+    train(config_for("adam", epochs=1), tiny, checkpoint_path=path, checkpoint_every=1)
+    with pytest.raises(CheckpointError, match="training images"):
+        train(config_for("adam"), mnist_small, resume=load_checkpoint(path))
+
+
+def rewrite(path, mutate):
+    with np.load(path) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    meta = json.loads(arrays.pop("metadata").tobytes())
+    mutate(arrays, meta)
+    meta["content_sha256"] = content_sha256(arrays)
+    arrays["metadata"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+
+
+@pytest.fixture
+def checkpoint_file(tiny, tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    with pytest.raises(TrainingInterrupted):
+        train(config_for("adam"), tiny, checkpoint_path=path, should_stop=stop_after(5))
+    return path
+
+
+@pytest.mark.parametrize("mutate,words", [
+    (lambda a, m: a.__setitem__("order", a["order"][::-1][:100].copy()), "permutation"),
+    (lambda a, m: a.__setitem__("order", np.zeros(2000, np.int64)), "permutation"),
+    (lambda a, m: a.__setitem__("opt.m.0", np.zeros((3, 3), np.float32)), "optimizer array"),
+    (lambda a, m: a.pop("param.layer1.W"), "layer1.W"),
+    (lambda a, m: m.pop("rng_state"), "incomplete"),
+    (lambda a, m: m["rng_state"].__setitem__("bit_generator", "MT19937x"), "incomplete"),
+    (lambda a, m: m["state"].__setitem__("position", 10**9), "out of range"),
+    (lambda a, m: m.__setitem__("format", "digitnet-model"), "not a digitnet-checkpoint"),
+])
+def test_inconsistent_checkpoints(checkpoint_file, mutate, words):
+    rewrite(checkpoint_file, mutate)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(checkpoint_file)
+    assert words in str(err.value) and str(checkpoint_file) in str(err.value)
+
+
+def test_tampered_checkpoint(checkpoint_file):
+    with np.load(checkpoint_file) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    arrays["param.layer0.b"][0] += 1
+    np.savez(checkpoint_file, **arrays)
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        load_checkpoint(checkpoint_file)
+
+
+# --- the command line, with real signals -------------------------------------------------
+
+TRAIN = ["train", "--hidden", "256,128", "--epochs", "4", "--train-limit", "20000",
+         "--data-dir", str(MNIST_DIR), "--no-plots", "--optimizer", "momentum", "--lr", "0.02",
+         "--dropout", "0.2"]
+
+
+def cli(*args, **kwargs):
+    return [sys.executable, "-m", "digitnet", *map(str, args)]
+
+
+def start_and_signal(out, signals, wait_for="epoch   1/"):
+    """Start training, wait until it has finished epoch 1, then send ``signals``."""
+    child = subprocess.Popen(cli(*TRAIN, "--out", out), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    for line in child.stdout:
+        if line.startswith(wait_for):
+            break
+    for sig in signals:
+        child.send_signal(sig)
+        time.sleep(0.01)
+    stdout, stderr = child.communicate(timeout=120)
+    return child.returncode, stderr
+
+
+@pytest.fixture(scope="module")
+def straight_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("straight")
+    subprocess.run(cli(*TRAIN, "--out", out), check=True, capture_output=True, timeout=300)
+    return load_model(out / "model.npz")[0]
+
+
+@pytest.mark.parametrize("sig,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_saves_checkpoint_and_resume_matches(tmp_path, straight_model, sig, status):
+    out = tmp_path / "run"
+    code, stderr = start_and_signal(out, [sig])
+    assert code == status, stderr
+    assert f"digitnet train --resume {out}" in stderr
+    assert not (out / "model.npz").exists()
+    resumed = subprocess.run(cli("train", "--resume", out, "--no-plots"), capture_output=True,
+                             text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert same_weights(straight_model, load_model(out / "model.npz")[0])
+
+
+def test_second_ctrl_c_quits_at_once_leaving_nothing_broken(tmp_path):
+    out = tmp_path / "run"
+    code, stderr = start_and_signal(out, [signal.SIGINT, signal.SIGINT])
+    # 130 if the second Ctrl-C lands while digitnet runs; if the first had already
+    # finished saving, the second one ends the exiting interpreter the default way.
+    assert code in (130, -signal.SIGINT) and "Traceback" not in stderr
+    leftovers = [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
+    if (out / "checkpoint.npz").exists():
+        load_checkpoint(out / "checkpoint.npz")
+
+
+def test_resume_refuses_changed_settings(tmp_path):
+    result = subprocess.run(cli("train", "--resume", tmp_path, "--lr", "0.5"), capture_output=True,
+                            text=True)
+    assert result.returncode == 1 and "checkpoint.npz" in result.stderr  # no checkpoint there
+    out = tmp_path / "run"
+    start_and_signal(out, [signal.SIGINT])
+    result = subprocess.run(cli("train", "--resume", out, "--lr", "0.5"), capture_output=True, text=True)
+    assert result.returncode == 1 and "only --epochs" in result.stderr
+
+
+KILL_TARGET = r"""
+import sys, numpy as np
+from digitnet.model import Architecture, build_mlp
+from digitnet.modelfile import save_model
+from digitnet.checkpoint import save_checkpoint
+from digitnet.optim import Adam
+out = sys.argv[1]
+rng = np.random.default_rng(0)
+model = build_mlp(Architecture(hidden=(256, 128)), rng)
+opt = Adam()
+opt.step(model.parameters(), [np.ones_like(p) for p in model.parameters()])
+i = 0
+while True:
+    for p in model.parameters():
+        p += 1e-3
+    save_model(out + "/model.npz", model, {"i": i})
+    save_checkpoint(out + "/checkpoint.npz", model, opt, rng, {"epoch": 1, "position": 0, "step": i},
+                    [], None, None, {}, {"dataset": "mnist", "n_train": 10})
+    if i == 0:
+        print("ready", flush=True)
+    i += 1
+"""
+
+
+def test_sigkill_during_saves_never_corrupts(tmp_path):
+    """Kill a process that saves in a loop, at random moments, many times; then load."""
+    rng = np.random.default_rng(0)
+    script = tmp_path / "saver.py"
+    script.write_text(KILL_TARGET)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    for _ in range(12):
+        child = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE,
+                                 text=True, env=env)
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.0, 0.15))
+        child.kill()
+        child.wait()
+        model, meta = load_model(tmp_path / "model.npz")
+        assert meta["i"] >= 0
+        load_checkpoint(tmp_path / "checkpoint.npz")

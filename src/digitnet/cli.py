@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import signal
 import sys
 import time
@@ -157,6 +158,19 @@ class StopRequests:
     def __call__(self) -> int:
         return self.signal_number
 
+    def restore(self) -> None:
+        """Back to Python's usual Ctrl-C (KeyboardInterrupt) once training is over."""
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def exit_on_next(self, status: int) -> None:
+        """While exiting after an interrupt, a further signal just ends the process.
+
+        Everything is already saved (atomically), so there is nothing to clean up.
+        """
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: os._exit(status))
+
 
 RESUMABLE_FLAGS = ("epochs", "checkpoint_every", "data_dir", "json", "no_plots", "resume")
 
@@ -207,11 +221,17 @@ def cmd_train(args) -> int:
         result = train(config, data, log=say, progress=sys.stderr.isatty() and not args.json,
                        checkpoint_path=out / "checkpoint.npz", checkpoint_every=args.checkpoint_every,
                        resume=checkpoint, should_stop=stop)
+        stop.restore()
     except TrainingInterrupted as err:
+        stop.exit_on_next(128 + err.signal_number)
         print(f"digitnet: {err}", file=sys.stderr)
         if err.checkpoint:
             print(f"resume with: digitnet train --resume {out}", file=sys.stderr)
-        return 128 + err.signal_number
+        # Leave now: the interpreter's shutdown would reset the signal handlers,
+        # and a further Ctrl-C there would end the process with a traceback.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + err.signal_number)
     report, probs = evaluate(result.model, data.x_test, data.y_test, data.classes)
     say(f"trained in {result.train_seconds:.1f}s ({len(result.history)} epochs"
         + (f", best epoch {result.best_epoch}" if result.best_epoch != len(result.history) else "") + ")")

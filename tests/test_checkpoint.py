@@ -249,7 +249,7 @@ from digitnet.checkpoint import save_checkpoint
 from digitnet.optim import Adam
 out = sys.argv[1]
 rng = np.random.default_rng(0)
-model = build_mlp(Architecture(hidden=(256, 128)), rng)
+model = build_mlp(Architecture(hidden=(1024, 512)), rng)  # ~3.7 MB: saves take a while
 opt = Adam()
 opt.step(model.parameters(), [np.ones_like(p) for p in model.parameters()])
 i = 0
@@ -271,7 +271,8 @@ def test_sigkill_during_saves_never_corrupts(tmp_path):
     script = tmp_path / "saver.py"
     script.write_text(KILL_TARGET)
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    for _ in range(12):
+    killed_mid_write = 0
+    for _ in range(16):
         child = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE,
                                  text=True, env=env)
         assert child.stdout.readline().strip() == "ready"
@@ -281,3 +282,8 @@ def test_sigkill_during_saves_never_corrupts(tmp_path):
         model, meta = load_model(tmp_path / "model.npz")
         assert meta["i"] >= 0
         load_checkpoint(tmp_path / "checkpoint.npz")
+        leftovers = list(tmp_path.glob(".*.tmp"))  # what a kill mid-write leaves behind
+        killed_mid_write += bool(leftovers)
+        for path in leftovers:
+            path.unlink()
+    assert killed_mid_write >= 3, "the kills never landed during a write; the test proved nothing"

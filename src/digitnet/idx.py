@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import struct
 import zlib
 from dataclasses import dataclass
@@ -122,7 +123,7 @@ def _parse(stream, path: Path, expected_magic: int | None, file_size: int | None
         )
     dims = struct.unpack(f">{ndim}I", _read_exactly(stream, 4 * ndim, path, digest, "the header"))
     dtype = IDX_DTYPES[type_code]
-    n_bytes = int(np.prod(dims, dtype=np.float64)) * dtype.itemsize
+    n_bytes = math.prod(dims) * dtype.itemsize  # exact integer, however absurd the dims
     if n_bytes > MAX_DATA_BYTES:
         raise DataError(f"{path}: header claims an absurd size {dims} ({n_bytes:,} bytes)")
     header_bytes = 4 + 4 * ndim

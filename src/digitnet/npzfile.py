@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import zipfile
 import zlib
 from pathlib import Path
@@ -84,7 +85,9 @@ def load_npz(path: str | Path, kind: str, versions: tuple[int, ...] = (1,),
     except error:
         raise
     except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, KeyError,
-            MemoryError, NotImplementedError) as err:
+            MemoryError, NotImplementedError, RuntimeError) as err:
+        # RuntimeError: a member flagged as encrypted; NotImplementedError: an
+        # unknown compression method. Both mean "not a file we wrote".
         raise error(f"{path}: not a readable .npz file ({_short(err)})") from None
 
     meta = _read_metadata(path, arrays.pop("metadata", None), kind, versions, error)
@@ -118,7 +121,7 @@ def _check_members(path: Path, error) -> None:
                                 f"({type(err).__name__})") from None
                 if dtype.hasobject:
                     raise error(f"{path}: {member.filename} holds Python objects")
-                data_bytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                data_bytes = math.prod(shape) * dtype.itemsize
                 if f.tell() + data_bytes != member.file_size:
                     raise error(f"{path}: {member.filename} is truncated or malformed "
                                 f"(header shape {shape})")

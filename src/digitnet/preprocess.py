@@ -18,6 +18,7 @@ tall, strokes about 2 pixels wide. :func:`to_mnist` does the same to any image:
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -53,16 +54,23 @@ def load_image(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise ImageError(f"{path}: image file not found")
     try:
-        with Image.open(path) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise ImageError(f"{path}: image is {im.width}x{im.height}, larger than "
-                                 f"{MAX_PIXELS:,} pixels")
-            im = ImageOps.exif_transpose(im)
-            return _to_gray(im)
+        # Pillow warns about odd files (bad EXIF, huge sizes) that are either
+        # refused below or harmless: the user gets one clear line, not warnings.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:
+                if im.width * im.height > MAX_PIXELS:
+                    raise ImageError(f"{path}: image is {im.width}x{im.height}, larger than "
+                                     f"{MAX_PIXELS:,} pixels")
+                im = ImageOps.exif_transpose(im)
+                return _to_gray(im)
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError) as err:
-        raise ImageError(f"{path}: not a readable image ({err.__class__.__name__})") from None
+    except Image.DecompressionBombError:
+        raise ImageError(f"{path}: image claims more than {MAX_PIXELS:,} pixels "
+                         f"(a decompression bomb?)") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not a readable image (unknown format)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise ImageError(f"{path}: cannot decode image ({str(err)[:100]})") from None
 

@@ -143,3 +143,14 @@ def test_oversized_image_rejected_before_decoding(tmp_path):
     assert path.stat().st_size < 200_000
     with pytest.raises(ImageError, match="larger than"):
         load_image(path)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "P", "I;16", "1"])
+def test_large_photo_is_shrunk_before_processing(reader, tmp_path, mode):
+    # 30 megapixels: processed at 1600 pixels on the long side, in any mode.
+    drawn = draw_digit(7, size=(6000, 5000), box=(2000, 1500, 3200, 3500), width=24)
+    image = Image.fromarray(np.asarray(drawn, np.uint16) * 257) if mode == "I;16" else drawn.convert(mode)
+    path = tmp_path / "big.png"
+    image.save(path)
+    assert max(load_image(path).shape) == 1600
+    assert predict(reader, path) == 7

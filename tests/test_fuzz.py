@@ -97,3 +97,10 @@ def test_model_member_flagged_encrypted(tmp_path, model_bytes):
     with zipfile.ZipFile(path) as z:
         assert z.infolist()[0].flag_bits & 0x1
     check_model_bytes(bytes(data), path)
+
+
+def test_idx_header_with_a_zero_and_huge_dimensions(tmp_path):
+    import struct
+
+    data = struct.pack(">HBB", 0, 0x08, 3) + struct.pack(">III", 0, 2**32 - 1, 2**32 - 1)
+    check_idx_bytes(data, tmp_path / "zero.idx")

@@ -124,7 +124,8 @@ def _parse(stream, path: Path, expected_magic: int | None, file_size: int | None
     dims = struct.unpack(f">{ndim}I", _read_exactly(stream, 4 * ndim, path, digest, "the header"))
     dtype = IDX_DTYPES[type_code]
     n_bytes = math.prod(dims) * dtype.itemsize  # exact integer, however absurd the dims
-    if n_bytes > MAX_DATA_BYTES:
+    # A zero dimension makes the product 0; the others must still be sane.
+    if n_bytes > MAX_DATA_BYTES or math.prod(d for d in dims if d) * dtype.itemsize > MAX_DATA_BYTES:
         raise DataError(f"{path}: header claims an absurd size {dims} ({n_bytes:,} bytes)")
     header_bytes = 4 + 4 * ndim
     if file_size is not None and file_size != header_bytes + n_bytes:

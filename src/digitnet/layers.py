@@ -22,6 +22,21 @@ class Layer:
     def __init__(self):
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def buffer(self, name: str, shape: tuple[int, int], dtype) -> np.ndarray:
+        """A reusable work array of ``shape`` (a view of one kept for the largest batch).
+
+        Training runs thousands of steps with the same batch size; writing
+        each step's outputs into arrays allocated once (NumPy's ``out=``)
+        saves the allocator and the page faults. The catch, and the reason
+        this is explicit: the array is overwritten by the next call.
+        """
+        kept = self._buffers.get(name)
+        if kept is None or kept.shape[0] < shape[0] or kept.shape[1:] != shape[1:] or kept.dtype != dtype:
+            kept = np.empty((max(shape[0], 0 if kept is None else kept.shape[0]), *shape[1:]), dtype)
+            self._buffers[name] = kept
+        return kept[:shape[0]]
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         return x
@@ -78,15 +93,22 @@ class Dense(Layer):
         self._x = None
 
     def forward(self, x, training=False):
+        W, b = self.params["W"], self.params["b"]
         self._x = x  # (B, fan_in), kept for dL/dW
-        return x @ self.params["W"] + self.params["b"]  # (B, fan_out)
+        y = self.buffer("y", (x.shape[0], W.shape[1]), np.result_type(x, W))  # (B, fan_out)
+        np.matmul(x, W, out=y)
+        y += b
+        return y
 
     def backward(self, grad_y):
+        W = self.params["W"]
+        # x.T is a view: BLAS reads it transposed, no copy is made.
         np.matmul(self._x.T, grad_y, out=self.grads["W"])
         np.sum(grad_y, axis=0, out=self.grads["b"])
         if not self.input_grad:
             return None
-        return grad_y @ self.params["W"].T
+        grad_x = self.buffer("grad_x", (grad_y.shape[0], W.shape[0]), grad_y.dtype)  # (B, fan_in)
+        return np.matmul(grad_y, W.T, out=grad_x)
 
     def __repr__(self):
         fan_in, fan_out = self.params["W"].shape
@@ -94,19 +116,24 @@ class Dense(Layer):
 
 
 class ReLU(Layer):
-    """Rectified linear unit ``y = max(x, 0)``; ``dy/dx`` is 1 where ``x > 0``, else 0."""
+    """Rectified linear unit ``y = max(x, 0)``; ``dy/dx`` is 1 where ``x > 0``, else 0.
+
+    Works in place: the input (the previous Dense layer's output, needed by
+    nobody else) is overwritten by the output, and the incoming gradient by
+    the outgoing one. Backward only needs to know where ``y > 0``.
+    """
 
     def __init__(self):
         super().__init__()
-        self._active = None
+        self._y = None
 
     def forward(self, x, training=False):
-        y = np.maximum(x, 0)
-        self._active = y > 0  # (B, n) bool mask, all backward needs
-        return y
+        self._y = np.maximum(x, 0, out=x)  # (B, n)
+        return self._y
 
     def backward(self, grad_y):
-        return grad_y * self._active
+        active = np.greater(self._y, 0, out=self.buffer("active", self._y.shape, bool))
+        return np.multiply(grad_y, active, out=grad_y)
 
 
 class Dropout(Layer):

@@ -47,19 +47,40 @@ class SoftmaxCrossEntropy:
         self._labels = None
 
     def forward(self, logits: np.ndarray, labels: np.ndarray) -> float:
-        """Return the mean loss over the batch and cache the probabilities."""
-        log_p = log_softmax(logits)  # (B, K)
+        """Return the mean loss over the batch and cache the probabilities.
+
+        With ``m`` the row maximum and ``s = sum(exp(z - m))``, the loss of a
+        row is ``log s - (z_y - m)``: no log of a probability that might have
+        underflowed to 0.
+        """
         rows = np.arange(len(labels))
-        self._probs = np.exp(log_p)
-        self._labels = labels
-        return float(-log_p[rows, labels].mean())
+        top = logits.max(axis=1, keepdims=True)               # (B, 1)
+        probs = np.subtract(logits, top, out=self._work(logits))  # (B, K), z - m
+        label_shifted = probs[rows, labels]                    # (B,), z_y - m
+        np.exp(probs, out=probs)
+        sums = probs.sum(axis=1, keepdims=True)                # (B, 1), s
+        probs /= sums                                          # softmax
+        self._probs, self._labels = probs, labels
+        return float(np.mean(np.log(sums[:, 0]) - label_shifted))
 
     def backward(self) -> np.ndarray:
-        """Return ``dL/dlogits = (p - onehot(y)) / B``, shape (B, K)."""
-        grad = self._probs.copy()
+        """Return ``dL/dlogits = (p - onehot(y)) / B``, shape (B, K).
+
+        Computed in place in the probability array (``probabilities`` is
+        not valid after this call), and that array is reused by the next
+        ``forward``: copy the result to keep it.
+        """
+        grad = self._probs
         grad[np.arange(len(self._labels)), self._labels] -= 1
         grad /= len(self._labels)
         return grad
+
+    def _work(self, logits):
+        """One (B, K) array reused from step to step."""
+        work = getattr(self, "_buffer", None)
+        if work is None or work.shape != logits.shape or work.dtype != logits.dtype:
+            work = self._buffer = np.empty_like(logits)
+        return work
 
     @property
     def probabilities(self) -> np.ndarray:

@@ -112,27 +112,38 @@ class Adam:
         self.t = 0
         self.m: list[np.ndarray] | None = None
         self.v: list[np.ndarray] | None = None
+        self._work: list[np.ndarray] | None = None  # scratch arrays, one per parameter
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         if self.m is None:
             self.m = [np.zeros_like(p) for p in params]
             self.v = [np.zeros_like(p) for p in params]
+        if self._work is None or len(self._work) != len(params):
+            self._work = [np.empty_like(p) for p in params]
         self.t += 1
         # Fold both bias corrections into one step size (as the Adam paper's
         # "efficient version" does): lr * sqrt(1 - b2^t) / (1 - b1^t).
-        step_size = self.lr * np.sqrt(1 - self.beta2**self.t) / (1 - self.beta1**self.t)
-        eps_hat = self.eps * np.sqrt(1 - self.beta2**self.t)
-        for p, g, m, v in zip(params, grads, self.m, self.v):
+        # Python floats, so that float32 arrays stay in float32 arithmetic.
+        step_size = float(self.lr * np.sqrt(1 - self.beta2**self.t) / (1 - self.beta1**self.t))
+        eps_hat = float(self.eps * np.sqrt(1 - self.beta2**self.t))
+        for p, g, m, v, work in zip(params, grads, self.m, self.v, self._work):
             decay = self.weight_decay and _decays(p)
             if decay and not self.decoupled:
                 g = g + self.weight_decay * p
             if decay and self.decoupled:
                 p -= p.dtype.type(self.lr * self.weight_decay) * p
+            # The formulas above, in place: `work` is scratch space, so a step
+            # allocates nothing.
             m *= self.beta1
-            m += (1 - self.beta1) * g
+            m += np.multiply(g, 1 - self.beta1, out=work)        # m = b1 m + (1 - b1) g
             v *= self.beta2
-            v += (1 - self.beta2) * (g * g)
-            p -= p.dtype.type(step_size) * m / (np.sqrt(v) + p.dtype.type(eps_hat))
+            np.multiply(g, g, out=work)
+            v += np.multiply(work, 1 - self.beta2, out=work)     # v = b2 v + (1 - b2) g^2
+            np.sqrt(v, out=work)
+            work += eps_hat
+            np.divide(m, work, out=work)
+            work *= step_size
+            p -= work                                            # p -= lr_t m / (sqrt(v) + eps_t)
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
         """The optimizer's memory, for checkpoints: (arrays, scalars)."""

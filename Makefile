@@ -4,7 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup train seed test gradcheck clean
+BENCH_STAMP := $(VENV)/.bench-installed
+
+.PHONY: setup train seed test gradcheck bench fuzz clean
 
 setup: $(STAMP)
 
@@ -28,6 +30,21 @@ gradcheck: $(STAMP)
 ## every test
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+## digitnet vs PyTorch vs scikit-learn vs the literal seed code; writes BENCHMARKS.md
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/bench.py --label default --out bench/results/default.json
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python bench/bench.py --label unset \
+		--out bench/results/unset.json
+	$(BIN)/python bench/report.py bench/results/default.json bench/results/unset.json
+
+## a long fuzz run of every reader of untrusted bytes
+fuzz: $(STAMP)
+	$(BIN)/python tools/fuzz.py --examples 20000
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

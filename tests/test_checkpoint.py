@@ -251,11 +251,12 @@ out = sys.argv[1]
 rng = np.random.default_rng(0)
 model = build_mlp(Architecture(hidden=(1024, 512)), rng)  # ~3.7 MB: saves take a while
 opt = Adam()
-opt.step(model.parameters(), [np.ones_like(p) for p in model.parameters()])
+params, grads, decay = model.optimizer_groups()
+grads[0][:] = 1
+opt.step(params, grads, decay)
 i = 0
 while True:
-    for p in model.parameters():
-        p += 1e-3
+    model.flat_params += 1e-3
     save_model(out + "/model.npz", model, {"i": i})
     save_checkpoint(out + "/checkpoint.npz", model, opt, rng, {"epoch": 1, "position": 0, "step": i},
                     [], None, None, {}, {"dataset": "mnist", "n_train": 10})

@@ -104,3 +104,28 @@ def test_progress_bar_shows_live_loss_and_accuracy(mnist_small, capsys):
     train(small(epochs=1), mnist_small, progress=True)
     err = capsys.readouterr().err
     assert "epoch 1/1" in err and "loss=" in err and "acc=" in err
+
+
+def test_large_batches_are_processed_in_slices_with_the_same_gradient(mnist, monkeypatch):
+    import sys
+
+    from digitnet.losses import SoftmaxCrossEntropy
+    from digitnet.model import Architecture, build_mlp
+
+    train_module = sys.modules["digitnet.train"]
+    images, labels = mnist.x_train[:10000], mnist.y_train[:10000]
+
+    def gradient(micro_batch):
+        monkeypatch.setattr(train_module, "MICRO_BATCH", micro_batch)
+        model = build_mlp(Architecture(hidden=(32, 16)), np.random.default_rng(0), np.float64)
+        buffer = np.empty((min(10000, micro_batch), 784))
+        accumulated = np.empty_like(model.flat_grads)
+        loss, correct = train_module._gradient(model, SoftmaxCrossEntropy(), images, labels, buffer,
+                                               accumulated)
+        return loss, correct, model.flat_grads.copy()
+
+    whole = gradient(20000)     # one pass over all 10,000
+    sliced = gradient(4096)     # slices of 4096, 4096 and 1808
+    assert sliced[0] == pytest.approx(whole[0], rel=1e-12)
+    assert sliced[1] == whole[1]
+    np.testing.assert_allclose(sliced[2], whole[2], rtol=1e-10, atol=1e-14)

@@ -258,6 +258,8 @@ def load_dataset(
     val_idx, train_idx = np.sort(order[:validation_size]), np.sort(order[validation_size:])
     if train_limit is not None:
         train_idx = train_idx[:train_limit]
+    if validation_size == 0 and train_limit is None:
+        train_idx = slice(None)  # all of it: use the array itself, no 47 MB copy
     return Dataset(
         name=name,
         x_train=x[train_idx], y_train=y[train_idx],
@@ -284,5 +286,6 @@ def scale_images(images: np.ndarray, dtype=np.float32, out: np.ndarray | None = 
     """
     if out is None:
         out = np.empty(images.shape, dtype=dtype)
-    np.multiply(images, out.dtype.type(1.0 / 255.0), out=out)
+    out[...] = images           # convert, then scale in place: faster than a
+    out *= 1.0 / 255.0          # mixed uint8 x float multiply
     return out

@@ -74,6 +74,44 @@ class Network:
     def __init__(self, layers: list[Layer], architecture: Architecture | None = None):
         self.layers = layers
         self.architecture = architecture
+        self._flatten()
+
+    def _flatten(self) -> None:
+        """Store all parameters in one flat array (and all gradients in another).
+
+        Each layer's ``params["W"]`` becomes a view into the flat array, so
+        layers work on their own matrices as usual while the optimizer can
+        update every parameter at once with a handful of whole-array
+        operations instead of a handful per array. Weights come first, then
+        biases, so "all weights" (which weight decay applies to) is one slice.
+        """
+        owners = [(layer, name) for layer in self.layers for name in layer.params]
+        if not owners:
+            self.flat_params = self.flat_grads = None
+            return
+        order = sorted(owners, key=lambda owner: owner[1] != "W")  # W's first, stable
+        dtype = np.result_type(*(layer.params[name] for layer, name in owners))
+        total = sum(layer.params[name].size for layer, name in owners)
+        self.flat_params, self.flat_grads = np.empty(total, dtype), np.zeros(total, dtype)
+        self.n_weights = sum(layer.params[name].size for layer, name in owners if name == "W")
+        start = 0
+        for layer, name in order:
+            value = layer.params[name]
+            end = start + value.size
+            self.flat_params[start:end] = value.ravel()
+            layer.params[name] = self.flat_params[start:end].reshape(value.shape)
+            layer.grads[name] = self.flat_grads[start:end].reshape(value.shape)
+            start = end
+
+    def optimizer_groups(self) -> tuple[list[np.ndarray], list[np.ndarray], list[bool]]:
+        """(params, grads, decay): all weights as one flat array, all biases as another.
+
+        What the training loop hands the optimizer; ``decay`` says weight
+        decay applies to the weights and not to the biases.
+        """
+        w = self.n_weights
+        return ([self.flat_params[:w], self.flat_params[w:]],
+                [self.flat_grads[:w], self.flat_grads[w:]], [True, False])
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Logits for a batch ``x`` (B, 784) -> (B, 10)."""

@@ -53,11 +53,18 @@ class SGD:
         self.weight_decay = weight_decay
         self.velocities: list[np.ndarray] | None = None
 
-    def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+    def step(self, params: list[np.ndarray], grads: list[np.ndarray],
+             decay: list[bool] | None = None) -> None:
+        """Update ``params`` in place from ``grads``.
+
+        ``decay`` says which arrays weight decay applies to (default: the
+        2-d ones, i.e. weight matrices).
+        """
+        decay = decay or [_decays(p) for p in params]
         if self.velocities is None and self.momentum:
             self.velocities = [np.zeros_like(p) for p in params]
         for i, (p, g) in enumerate(zip(params, grads)):
-            if self.weight_decay and _decays(p):
+            if self.weight_decay and decay[i]:
                 g = g + self.weight_decay * p
             if self.momentum:
                 v = self.velocities[i]
@@ -114,7 +121,10 @@ class Adam:
         self.v: list[np.ndarray] | None = None
         self._work: list[np.ndarray] | None = None  # scratch arrays, one per parameter
 
-    def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+    def step(self, params: list[np.ndarray], grads: list[np.ndarray],
+             decay: list[bool] | None = None) -> None:
+        """Update ``params`` in place from ``grads``; ``decay`` as for :meth:`SGD.step`."""
+        decay = decay or [_decays(p) for p in params]
         if self.m is None:
             self.m = [np.zeros_like(p) for p in params]
             self.v = [np.zeros_like(p) for p in params]
@@ -126,11 +136,11 @@ class Adam:
         # Python floats, so that float32 arrays stay in float32 arithmetic.
         step_size = float(self.lr * np.sqrt(1 - self.beta2**self.t) / (1 - self.beta1**self.t))
         eps_hat = float(self.eps * np.sqrt(1 - self.beta2**self.t))
-        for p, g, m, v, work in zip(params, grads, self.m, self.v, self._work):
-            decay = self.weight_decay and _decays(p)
-            if decay and not self.decoupled:
+        for p, g, m, v, work, decays in zip(params, grads, self.m, self.v, self._work, decay):
+            decays = self.weight_decay and decays
+            if decays and not self.decoupled:
                 g = g + self.weight_decay * p
-            if decay and self.decoupled:
+            if decays and self.decoupled:
                 p -= p.dtype.type(self.lr * self.weight_decay) * p
             # The formulas above, in place: `work` is scratch space, so a step
             # allocates nothing.

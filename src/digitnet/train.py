@@ -77,7 +77,8 @@ def loss_and_accuracy(model: Network, images: np.ndarray, labels: np.ndarray,
 
 def train(config: TrainConfig, data: Dataset, log: Callable[[str], None] | None = None,
           progress: bool = False, checkpoint_path=None, checkpoint_every: int | None = None,
-          resume: Checkpoint | None = None, should_stop: Callable[[], int] | None = None) -> TrainResult:
+          resume: Checkpoint | None = None, should_stop: Callable[[], int] | None = None,
+          on_epoch: Callable[[dict, Network], None] | None = None) -> TrainResult:
     """Train a network as ``config`` says on ``data``.
 
     Parameters
@@ -99,6 +100,9 @@ def train(config: TrainConfig, data: Dataset, log: Callable[[str], None] | None 
     should_stop : callable, optional
         Polled after every step; a non-zero return (a signal number) saves a
         checkpoint and raises :class:`TrainingInterrupted`.
+    on_epoch : callable, optional
+        Called as ``on_epoch(record, model)`` after each epoch (live plots,
+        benchmarks); its time is not counted in the epoch's seconds.
 
     Returns
     -------
@@ -115,10 +119,11 @@ def train(config: TrainConfig, data: Dataset, log: Callable[[str], None] | None 
     # overflow warnings would only add noise.
     with np.errstate(over="ignore", invalid="ignore"):
         return _train(config, data, log or (lambda line: None), progress, checkpoint_path,
-                      checkpoint_every, resume, should_stop or (lambda: 0))
+                      checkpoint_every, resume, should_stop or (lambda: 0), on_epoch)
 
 
-def _train(config, data, log, progress, checkpoint_path, checkpoint_every, resume, should_stop):
+def _train(config, data, log, progress, checkpoint_path, checkpoint_every, resume, should_stop,
+           on_epoch):
     """The body of :func:`train`."""
     config.validate()
     dtype = np.dtype(config.dtype)
@@ -126,7 +131,9 @@ def _train(config, data, log, progress, checkpoint_path, checkpoint_every, resum
     arch = Architecture(hidden=tuple(config.hidden), dropout=config.dropout,
                         input_dropout=config.input_dropout)
     model = build_mlp(arch, rng, dtype)
-    params, grads = model.parameters(), model.gradients()
+    params = model.parameters()
+    # The optimizer sees two flat arrays (all weights, all biases): see Network._flatten.
+    opt_params, opt_grads, opt_decay = model.optimizer_groups()
     loss_fn = SoftmaxCrossEntropy()
 
     x_train, y_train = data.x_train, data.y_train
@@ -138,10 +145,10 @@ def _train(config, data, log, progress, checkpoint_path, checkpoint_every, resum
     optimizer = make_optimizer(config.optimizer, config.lr, config.momentum, config.weight_decay)
     schedule = make_schedule(config.schedule, config.lr, total_steps, steps_per_epoch,
                              warmup_steps=round(config.warmup_epochs * steps_per_epoch))
-    # Full batch: the same images every iteration, so scale them once.
-    # Mini-batch: scale each batch into one reused buffer (no float copy of the set).
-    x_full = scale_images(x_train, dtype) if full_batch else None
-    buffer = None if full_batch else np.empty((batch_size, x_train.shape[1]), dtype)
+    # Images are scaled to floats slice by slice into this one reused array:
+    # no float copy of the training set is ever made, even for full batch.
+    buffer = np.empty((min(batch_size, MICRO_BATCH), x_train.shape[1]), dtype)
+    accumulated = np.empty_like(model.flat_grads) if batch_size > MICRO_BATCH else None
     has_val = len(data.x_val) > 0
     data_info = {"dataset": data.name, "n_train": n, "n_val": len(data.x_val)}
 
@@ -158,7 +165,7 @@ def _train(config, data, log, progress, checkpoint_path, checkpoint_every, resum
     def save(reason: str):
         if checkpoint_path is None:
             return None
-        if not all(np.all(np.isfinite(p)) for p in params):
+        if not np.isfinite(model.flat_params).all():
             raise TrainingDiverged("weights became NaN or infinite; not overwriting the last "
                                    f"good checkpoint; try a lower learning rate (now {config.lr:g})")
         path = save_checkpoint(checkpoint_path, model, optimizer, rng, state, history, best_params,
@@ -175,14 +182,12 @@ def _train(config, data, log, progress, checkpoint_path, checkpoint_every, resum
         bar.update(state["position"] // batch_size)
         while state["position"] < n:
             first = state["position"]
-            idx = order[first:first + batch_size]
-            if full_batch:
-                x = x_full
+            if full_batch:  # all images, in order: no need to gather a copy
+                images, y = x_train, y_train
             else:
-                x = scale_images(x_train[idx], out=buffer[:len(idx)])
-            y = y_train[idx]
-            logits = model.forward(x, training=True)     # (B, 10)
-            loss = loss_fn.forward(logits, y)
+                idx = order[first:first + batch_size]
+                images, y = x_train[idx], y_train[idx]      # (B, 784) uint8, (B,)
+            loss, correct = _gradient(model, loss_fn, images, y, buffer, accumulated)
             if not math.isfinite(loss):
                 kept = " (the last good checkpoint is kept)" if checkpoint_path else ""
                 raise TrainingDiverged(
@@ -190,13 +195,12 @@ def _train(config, data, log, progress, checkpoint_path, checkpoint_every, resum
                     f"(learning rate {optimizer.lr:g}){kept}; try a lower learning rate, "
                     f"e.g. --lr {config.lr / 10:g}"
                 )
-            model.backward(loss_fn.backward())
             optimizer.lr = schedule(state["step"])
-            optimizer.step(params, grads)
+            optimizer.step(opt_params, opt_grads, opt_decay)
             state["step"] += 1
-            state["position"] += len(idx)
-            state["loss_sum"] += loss * len(idx)
-            state["correct"] += int((logits.argmax(axis=1) == y).sum())
+            state["position"] += len(y)
+            state["loss_sum"] += loss * len(y)
+            state["correct"] += correct
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}", acc=f"{state['correct'] / state['position']:.4f}",
                             refresh=False)
@@ -222,6 +226,8 @@ def _train(config, data, log, progress, checkpoint_path, checkpoint_every, resum
         # Full batch ends with "Cost after iteration N" below instead of a last-epoch line.
         if (epoch - 1) % config.log_every == 0 or (epoch == config.epochs and not full_batch):
             log(_describe(record, config.epochs, full_batch))
+        if on_epoch is not None:
+            on_epoch(record, model)
 
         if has_val and config.patience is not None:
             if state["best_loss"] is None or record["val_loss"] < state["best_loss"]:
@@ -235,7 +241,7 @@ def _train(config, data, log, progress, checkpoint_path, checkpoint_every, resum
                     state["stopped_early"] = True
         state.update(epoch=epoch + 1, position=0, loss_sum=0.0, correct=0, epoch_seconds=0.0)
         order = None
-        if not all(np.all(np.isfinite(p)) for p in params):
+        if not np.isfinite(model.flat_params).all():
             raise TrainingDiverged(f"weights became NaN or infinite in epoch {epoch}; "
                                    f"try a lower learning rate (now {config.lr:g})")
         if checkpoint_every and (epoch % checkpoint_every == 0 or epoch == config.epochs
@@ -251,9 +257,60 @@ def _train(config, data, log, progress, checkpoint_path, checkpoint_every, resum
     result.train_seconds = state["train_seconds"]
     if full_batch:
         # The recipe's "cost after N iterations": one more forward pass, after the last update.
-        result.final_train_loss = loss_fn.forward(model.forward(x_full), y_train)
+        result.final_train_loss = loss_and_accuracy(model, x_train, y_train, MICRO_BATCH)[0]
         log(f"Cost after iteration {len(history)}: {result.final_train_loss:.6f}")
     return result
+
+
+# Rows pushed through the network at once. A larger batch (full batch: all
+# 60,000 images) is processed in slices of this size and their gradients
+# summed: the same gradient, but each slice's activations (a few MB) stay in
+# the processor's cache instead of streaming through memory, and only one
+# slice of images is ever held as floats.
+MICRO_BATCH = 4096
+
+
+def _gradient(model: Network, loss_fn: SoftmaxCrossEntropy, images: np.ndarray, labels: np.ndarray,
+              buffer: np.ndarray, accumulated: np.ndarray | None) -> tuple[float, int]:
+    """Forward and backward pass over one batch; leaves dL/dparameters in the model.
+
+    Parameters
+    ----------
+    images : ndarray of uint8, shape (B, 784)
+    labels : ndarray of int, shape (B,)
+    buffer : ndarray, shape (min(B, MICRO_BATCH), 784)
+        Where each slice of images is scaled to floats.
+    accumulated : ndarray or None
+        Like ``model.flat_grads``; needed when B > MICRO_BATCH.
+
+    Returns
+    -------
+    loss : float
+        Mean cross-entropy over the batch (before the update).
+    correct : int
+        How many of the batch the network got right (before the update).
+    """
+    n = len(labels)
+    loss_sum, correct = 0.0, 0
+    for start in range(0, n, MICRO_BATCH):
+        stop = min(start + MICRO_BATCH, n)
+        x = scale_images(images[start:stop], out=buffer[:stop - start])
+        y = labels[start:stop]
+        logits = model.forward(x, training=True)           # (b, 10)
+        loss_sum += loss_fn.forward(logits, y) * (stop - start)
+        correct += int((logits.argmax(axis=1) == y).sum())
+        grad = loss_fn.backward()                          # mean over this slice ...
+        if n > MICRO_BATCH:
+            grad *= (stop - start) / n                     # ... made its share of the batch mean
+        model.backward(grad)
+        if n > MICRO_BATCH:                                # sum the slices' gradients
+            if start == 0:
+                accumulated[...] = model.flat_grads
+            else:
+                accumulated += model.flat_grads
+    if n > MICRO_BATCH:
+        model.flat_grads[...] = accumulated
+    return loss_sum / n, correct
 
 
 def _restore(checkpoint: Checkpoint, model, optimizer, rng, data_info):

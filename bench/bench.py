@@ -41,6 +41,7 @@ from digitnet.train import loss_and_accuracy  # noqa: E402
 from peers import SeedLiteral, SklearnTrainer, TorchTrainer, seed_parameters_from  # noqa: E402
 
 THREADS = 2
+PAUSE = 0.5  # seconds of quiet before each timed run
 SEED_NET, WIDE_NET = (50, 50, 50), (512, 512)
 
 
@@ -84,10 +85,18 @@ def digitnet_epoch(hidden, data, batch_size, **overrides) -> float:
 
 
 def alternate(contenders: dict, reps: int) -> dict:
-    """Time each contender's epoch ``reps`` times, alternating; first round is warm-up."""
+    """Time each contender's epoch ``reps`` times, alternating; first round is warm-up.
+
+    The order rotates from round to round, and each run starts after a short
+    pause: thread pools (OpenMP's, OpenBLAS's) keep spinning for a while after
+    their last job, which would otherwise slow whoever always runs next.
+    """
     times = {name: [] for name in contenders}
+    names = list(contenders)
     for round_ in range(reps + 1):
-        for name, run in contenders.items():
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            run = contenders[name]
+            time.sleep(PAUSE)
             start = time.perf_counter()
             measured = run()
             elapsed = measured if measured is not None else time.perf_counter() - start
@@ -110,7 +119,7 @@ def epoch_benchmarks(data, reps) -> dict:
             "scikit-learn": sklearn.epoch,
         }, reps)
         useful, run = flops_per_example(hidden)
-        for name, entry in timed.items():
+        for entry in timed.values():
             entry["samples_per_s"] = n / entry["median"]
         results[label] = {"hidden": list(hidden), "batch_size": 128, "n_train": n, "epochs": timed,
                           "useful_flops_per_example": useful, "run_flops_per_example": run}
@@ -149,7 +158,7 @@ def seed_benchmark(iterations: int, timing_iterations: int = 10) -> dict:
     ours, literal_times, literal_costs = [], [], []
     literal = SeedLiteral(data.x_train, data.y_train, literal_params)
     # Time: alternate blocks of iterations of each.
-    for round_ in range(3):
+    for _ in range(3):
         result = train(dataclasses.replace(config, epochs=timing_iterations), data)
         ours += [h["seconds"] for h in result.history[1:]]
         for _ in range(timing_iterations):
@@ -194,8 +203,9 @@ def time_to_accuracy(data, target=0.98) -> dict:
 
     train(dataclasses.replace(config, patience=None), data, on_epoch=on_epoch)
 
-    torch_run = TorchTrainer(data.x_train, data.y_train, config.hidden, dropout=config.dropout,
-                             schedule_epochs=config.epochs, x_test=data.x_test, y_test=data.y_test)
+    torch_run = TorchTrainer(data.x_train, data.y_train, config.hidden, batch_size=config.batch_size,
+                             lr=config.lr, dropout=config.dropout, schedule_epochs=config.epochs,
+                             x_test=data.x_test, y_test=data.y_test)
     seconds, torch_curve, torch_reached = 0.0, [], None
     for _ in range(config.epochs):
         t = time.perf_counter()
@@ -206,8 +216,9 @@ def time_to_accuracy(data, target=0.98) -> dict:
         if accuracy >= target and torch_reached is None:
             torch_reached = seconds
     print(f"time to {target:.1%}: digitnet {reached['digitnet']}, pytorch {torch_reached}", flush=True)
-    return {"target": target, "recipe": "quick preset: 784-512-256-10, dropout 0.2, Adam 1e-3, cosine "
-            "over 15 epochs, batch 128", "digitnet_s": reached["digitnet"], "pytorch_s": torch_reached,
+    recipe = (f"quick preset: 784-{'-'.join(map(str, config.hidden))}-10, dropout {config.dropout}, "
+              f"Adam {config.lr:g}, cosine over {config.epochs} epochs, batch {config.batch_size}")
+    return {"target": target, "recipe": recipe, "digitnet_s": reached["digitnet"], "pytorch_s": torch_reached,
             "digitnet_curve": curve, "pytorch_curve": torch_curve}
 
 
@@ -252,22 +263,34 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=5, help="timed repetitions after warm-up")
     parser.add_argument("--seed-iterations", type=int, default=1000)
     parser.add_argument("--label", default="")
+    parser.add_argument("--parts", default="epochs,throughput,seed,time_to_98,memory",
+                        help="comma-separated parts to run; others are kept from an existing --out file")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
 
     import torch
 
     torch.set_num_threads(THREADS)
+    results = json.loads(args.out.read_text()) if args.out.exists() else {}
     with threadpool_limits(THREADS):
         data = load_dataset("mnist")
-        results = {"label": args.label, "command": " ".join(sys.argv), "environment": environment()}
+        results.update({"label": args.label, "environment": environment()})
+        results.setdefault("commands", {})
+        for part in parts:
+            results["commands"][part] = " ".join(sys.argv)
         print(json.dumps(results["environment"]), flush=True)
         results["ceiling"] = matmul_ceiling()
         print(f"float32 matmul ceiling: {results['ceiling']['gflops']:.0f} GFLOP/s", flush=True)
-        results["epochs"] = epoch_benchmarks(data, args.reps)
-        results["throughput"] = throughput_benchmarks(data, args.reps)
-        results["seed"] = seed_benchmark(args.seed_iterations)
-        results["time_to_98"] = time_to_accuracy(data)
-    results["memory"] = memory_benchmarks()
+        if "epochs" in parts:
+            results["epochs"] = epoch_benchmarks(data, args.reps)
+        if "throughput" in parts:
+            results["throughput"] = throughput_benchmarks(data, args.reps)
+        if "seed" in parts:
+            results["seed"] = seed_benchmark(args.seed_iterations)
+        if "time_to_98" in parts:
+            results["time_to_98"] = time_to_accuracy(data)
+    if "memory" in parts:
+        results["memory"] = memory_benchmarks()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1))
     print(f"wrote {args.out}")

@@ -157,7 +157,7 @@ class SeedLiteral:
 def seed_parameters_from(model) -> dict:
     """digitnet's (in, out) weights as the blog's (out, in) W and (out, 1) b."""
     params = {}
-    for i, (name, p) in enumerate(model.named_parameters()):
+    for name, p in model.named_parameters():
         layer = int(name.split(".")[0][5:]) + 1
         params[("W" if name.endswith("W") else "b") + str(layer)] = p.T if p.ndim == 2 else p[:, None]
     return params

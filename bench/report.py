@@ -104,7 +104,9 @@ def environment_lines(r) -> list[str]:
     env = r["environment"]
     blas = "; ".join(f"{b.get('internal_api')} {b.get('version')} kernel {b.get('architecture')} "
                      f"({b.get('num_threads')} threads, {b.get('prefix')})" for b in env["blas"])
-    return [f"- date: {env['date']}; command: `{r['command']}`",
+    commands = r.get("commands") or {"all": r.get("command")}
+    ran = "; ".join(f"{part}: `{cmd}`" for part, cmd in commands.items())
+    return [f"- date: {env['date']}; commands: {ran}",
             f"- CPU: {env['cpu']} ({env['cores']} cores); Python {env['python']}, NumPy {env['numpy']}, "
             f"PyTorch {env['torch']}, scikit-learn {env['sklearn']}; {env['threads']} threads for every library",
             f"- OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}, OPENBLAS_L2_SIZE={env['OPENBLAS_L2_SIZE']}",
@@ -183,7 +185,7 @@ def main(paths) -> int:
              "threads; epochs alternate between contenders and each figure is a median after a warm-up. "
              "Machines here are shared and noisy: compare ratios within a run, not figures across runs.",
              "", "![benchmarks](bench/benchmarks.png)", ""]
-    for (path, r), title in zip(results, titles):
+    for (_, r), title in zip(results, titles):
         lines += section(r, title)
     notes = ROOT / "bench" / "NOTES.md"
     if notes.exists():

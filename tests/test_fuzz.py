@@ -104,3 +104,11 @@ def test_idx_header_with_a_zero_and_huge_dimensions(tmp_path):
 
     data = struct.pack(">HBB", 0, 0x08, 3) + struct.pack(">III", 0, 2**32 - 1, 2**32 - 1)
     check_idx_bytes(data, tmp_path / "zero.idx")
+
+
+def test_tiff_whose_tag_types_crash_the_decoder(tmp_path):
+    # Found by tools/fuzz.py: Pillow raised TypeError ('IFDRational' ...) on this file.
+    from pathlib import Path
+
+    data = (Path(__file__).parent / "data" / "fuzz-tiff-typeerror.tif").read_bytes()
+    check_image_bytes(data, tmp_path / "crash.tif")

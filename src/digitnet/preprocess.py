@@ -74,8 +74,11 @@ def load_image(path: str | Path) -> np.ndarray:
                          f"(a decompression bomb?)") from None
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not a readable image (unknown format)") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as err:
-        raise ImageError(f"{path}: cannot decode image ({str(err)[:100]})") from None
+    except Exception as err:  # noqa: BLE001
+        # Decoders of untrusted files fail in many ways (OSError, ValueError,
+        # SyntaxError, and on malformed TIFF tags even TypeError or IndexError):
+        # all of them mean "this file cannot be read".
+        raise ImageError(f"{path}: cannot decode image ({type(err).__name__}: {str(err)[:100]})") from None
 
 
 def _shrink(im):

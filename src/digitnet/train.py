@@ -162,7 +162,7 @@ def _train(config, data, log, progress, checkpoint_path, checkpoint_every, resum
     if resume is not None:
         state, history, best_params, order = _restore(resume, model, optimizer, rng, data_info)
 
-    def save(reason: str):
+    def save():
         if checkpoint_path is None:
             return None
         if not np.isfinite(model.flat_params).all():
@@ -208,7 +208,7 @@ def _train(config, data, log, progress, checkpoint_path, checkpoint_every, resum
             if signal_number:
                 bar.close()
                 state["epoch_seconds"] = time.perf_counter() - started
-                saved = save("interrupted")
+                saved = save()
                 raise TrainingInterrupted(
                     f"interrupted at epoch {epoch}, step {state['step']}"
                     + (f"; checkpoint saved to {saved}" if saved else ""),
@@ -246,7 +246,7 @@ def _train(config, data, log, progress, checkpoint_path, checkpoint_every, resum
                                    f"try a lower learning rate (now {config.lr:g})")
         if checkpoint_every and (epoch % checkpoint_every == 0 or epoch == config.epochs
                                  or state["stopped_early"]):
-            save("epoch")
+            save()
 
     result.history = history
     result.stopped_early = state["stopped_early"]

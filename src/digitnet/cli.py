@@ -109,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("digitnet: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # Output piped into `head` and the like: stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def _printer(as_json: bool):
@@ -233,7 +237,8 @@ def cmd_train(args) -> int:
         sys.stderr.flush()
         os._exit(128 + err.signal_number)
     report, probs = evaluate(result.model, data.x_test, data.y_test, data.classes)
-    say(f"trained in {result.train_seconds:.1f}s ({len(result.history)} epochs"
+    unit = "iterations" if config.batch_size == 0 else "epochs"
+    say(f"trained in {result.train_seconds:.1f}s ({len(result.history)} {unit}"
         + (f", best epoch {result.best_epoch}" if result.best_epoch != len(result.history) else "") + ")")
     say(format_report(report, data.classes))
 

@@ -112,11 +112,12 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if best:
         check_arrays(best, shapes, dtype, path, error=CheckpointError)
     optimizer_arrays = group("opt.")
-    # The optimizer works on one flat array of all weights and one of all biases.
+    # The optimizer works on one flat array of all weights and one of all biases,
+    # or (without weight decay) on one array of everything.
     n_weights = sum(int(np.prod(shape)) for name, shape in shapes.items() if name.endswith(".W"))
     n_biases = sum(int(np.prod(shape)) for name, shape in shapes.items() if name.endswith(".b"))
     for name, array in optimizer_arrays.items():
-        if array.dtype != dtype or array.shape not in ((n_weights,), (n_biases,)):
+        if array.dtype != dtype or array.shape not in ((n_weights,), (n_biases,), (n_weights + n_biases,)):
             raise CheckpointError(f"{path}: optimizer array {name} has shape {array.shape}, "
                                   f"which fits no parameter")
     try:

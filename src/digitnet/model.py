@@ -103,12 +103,15 @@ class Network:
             layer.grads[name] = self.flat_grads[start:end].reshape(value.shape)
             start = end
 
-    def optimizer_groups(self) -> tuple[list[np.ndarray], list[np.ndarray], list[bool]]:
-        """(params, grads, decay): all weights as one flat array, all biases as another.
+    def optimizer_groups(self, weight_decay: bool = True) -> tuple[list[np.ndarray], list[np.ndarray], list[bool]]:
+        """(params, grads, decay): what the training loop hands the optimizer.
 
-        What the training loop hands the optimizer; ``decay`` says weight
-        decay applies to the weights and not to the biases.
+        With weight decay: all weights as one flat array (decayed) and all
+        biases as another (not decayed). Without: everything as one array,
+        which saves the optimizer a dozen small operations per step.
         """
+        if not weight_decay:
+            return [self.flat_params], [self.flat_grads], [False]
         w = self.n_weights
         return ([self.flat_params[:w], self.flat_params[w:]],
                 [self.flat_grads[:w], self.flat_grads[w:]], [True, False])

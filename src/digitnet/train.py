@@ -132,8 +132,8 @@ def _train(config, data, log, progress, checkpoint_path, checkpoint_every, resum
                         input_dropout=config.input_dropout)
     model = build_mlp(arch, rng, dtype)
     params = model.parameters()
-    # The optimizer sees two flat arrays (all weights, all biases): see Network._flatten.
-    opt_params, opt_grads, opt_decay = model.optimizer_groups()
+    # The optimizer sees one or two flat arrays (see Network._flatten).
+    opt_params, opt_grads, opt_decay = model.optimizer_groups(weight_decay=config.weight_decay > 0)
     loss_fn = SoftmaxCrossEntropy()
 
     x_train, y_train = data.x_train, data.y_train
@@ -202,8 +202,9 @@ def _train(config, data, log, progress, checkpoint_path, checkpoint_every, resum
             state["loss_sum"] += loss * len(y)
             state["correct"] += correct
             bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4f}", acc=f"{state['correct'] / state['position']:.4f}",
-                            refresh=False)
+            if bar.disable is False:  # formatting the figures costs time: only for a real bar
+                bar.set_postfix(loss=f"{loss:.4f}", acc=f"{state['correct'] / state['position']:.4f}",
+                                refresh=False)
             signal_number = should_stop()
             if signal_number:
                 bar.close()
@@ -345,6 +346,8 @@ def _describe(record: dict, epochs: int, full_batch: bool) -> str:
 
 
 class _NoBar:
+    disable = True
+
     def update(self, n):
         pass
 

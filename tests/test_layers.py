@@ -80,3 +80,18 @@ def test_dropout_is_identity_at_eval_and_unbiased_in_training():
 def test_dropout_rejects_bad_probability(p):
     with pytest.raises(ValueError):
         Dropout(p, np.random.default_rng(0))
+
+
+def test_work_arrays_are_reused_and_grow_only_when_needed():
+    from digitnet.layers import reusable_array
+
+    store = {}
+    big = reusable_array(store, "y", (128, 50), np.float32)
+    small = reusable_array(store, "y", (32, 50), np.float32)      # the last, short batch
+    assert small.shape == (32, 50) and np.shares_memory(big, small)
+    again = reusable_array(store, "y", (128, 50), np.float32)
+    assert np.shares_memory(big, again)
+    grown = reusable_array(store, "y", (256, 50), np.float32)
+    assert grown.shape == (256, 50) and not np.shares_memory(big, grown)
+    other = reusable_array(store, "y", (256, 10), np.float64)      # another shape or dtype: new
+    assert other.shape == (256, 10) and other.dtype == np.float64

@@ -16,6 +16,24 @@ from __future__ import annotations
 import numpy as np
 
 
+def reusable_array(store: dict, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A work array of ``shape`` kept in ``store`` from call to call.
+
+    Training runs thousands of steps with the same batch size; writing each
+    step's outputs into arrays allocated once (NumPy's ``out=``) saves the
+    allocator and the page faults. The array is kept for the largest batch
+    seen and a view of its first rows is returned, so batches of changing
+    size (the last, smaller one of an epoch) allocate nothing either. The
+    catch, and the reason this is explicit: the array is overwritten by the
+    next call.
+    """
+    kept = store.get(name)
+    if kept is None or kept.shape[0] < shape[0] or kept.shape[1:] != shape[1:] or kept.dtype != dtype:
+        rows = max(shape[0], 0 if kept is None or kept.shape[1:] != shape[1:] else kept.shape[0])
+        kept = store[name] = np.empty((rows, *shape[1:]), dtype)
+    return kept[:shape[0]]
+
+
 class Layer:
     """Base class: a layer with no parameters that passes data through."""
 
@@ -25,18 +43,8 @@ class Layer:
         self._buffers: dict[str, np.ndarray] = {}
 
     def buffer(self, name: str, shape: tuple[int, int], dtype) -> np.ndarray:
-        """A reusable work array of ``shape`` (a view of one kept for the largest batch).
-
-        Training runs thousands of steps with the same batch size; writing
-        each step's outputs into arrays allocated once (NumPy's ``out=``)
-        saves the allocator and the page faults. The catch, and the reason
-        this is explicit: the array is overwritten by the next call.
-        """
-        kept = self._buffers.get(name)
-        if kept is None or kept.shape[0] < shape[0] or kept.shape[1:] != shape[1:] or kept.dtype != dtype:
-            kept = np.empty((max(shape[0], 0 if kept is None else kept.shape[0]), *shape[1:]), dtype)
-            self._buffers[name] = kept
-        return kept[:shape[0]]
+        """A reusable work array of ``shape``: see :func:`reusable_array`."""
+        return reusable_array(self._buffers, name, shape, dtype)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         return x

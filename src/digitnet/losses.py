@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .layers import reusable_array
+
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
     """Row-wise log-softmax of ``z`` (B, K), stable for any finite input."""
@@ -45,6 +47,7 @@ class SoftmaxCrossEntropy:
     def __init__(self):
         self._probs = None
         self._labels = None
+        self._buffers: dict[str, np.ndarray] = {}
 
     def forward(self, logits: np.ndarray, labels: np.ndarray) -> float:
         """Return the mean loss over the batch and cache the probabilities.
@@ -55,7 +58,8 @@ class SoftmaxCrossEntropy:
         """
         rows = np.arange(len(labels))
         top = logits.max(axis=1, keepdims=True)               # (B, 1)
-        probs = np.subtract(logits, top, out=self._work(logits))  # (B, K), z - m
+        work = reusable_array(self._buffers, "probs", logits.shape, logits.dtype)
+        probs = np.subtract(logits, top, out=work)             # (B, K), z - m
         label_shifted = probs[rows, labels]                    # (B,), z_y - m
         np.exp(probs, out=probs)
         sums = probs.sum(axis=1, keepdims=True)                # (B, 1), s
@@ -74,13 +78,6 @@ class SoftmaxCrossEntropy:
         grad[np.arange(len(self._labels)), self._labels] -= 1
         grad /= len(self._labels)
         return grad
-
-    def _work(self, logits):
-        """One (B, K) array reused from step to step."""
-        work = getattr(self, "_buffer", None)
-        if work is None or work.shape != logits.shape or work.dtype != logits.dtype:
-            work = self._buffer = np.empty_like(logits)
-        return work
 
     @property
     def probabilities(self) -> np.ndarray:

@@ -117,7 +117,12 @@ class Network:
                 [self.flat_grads[:w], self.flat_grads[w:]], [True, False])
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """Logits for a batch ``x`` (B, 784) -> (B, 10)."""
+        """Logits for a batch ``x`` (B, 784) -> (B, 10).
+
+        The result lives in the last layer's work array and is overwritten
+        by the next call: copy it to keep it (``predict_proba`` returns new
+        arrays).
+        """
         for layer in self.layers:
             x = layer.forward(x, training)
         return x

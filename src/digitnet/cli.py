@@ -98,6 +98,12 @@ def _data_flags(parser, dataset_help="mnist or fashion-mnist (default: the model
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; return the exit status.
+
+    One exception: a training run stopped by SIGINT/SIGTERM saves its
+    checkpoint and then ends the process itself (status 130/143), so that a
+    further Ctrl-C during interpreter shutdown cannot print a traceback.
+    """
     args = build_parser().parse_args(argv)
     handler = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
                "plot": cmd_plot, "gradcheck": cmd_gradcheck}[args.command]

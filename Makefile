@@ -6,14 +6,14 @@ STAMP  := $(VENV)/.installed
 
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: setup train seed test gradcheck bench fuzz clean
+.PHONY: setup train seed test gradcheck bench fuzz serve clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,web]'
 	touch $(STAMP)
 
 ## train the default (quick) preset on the shipped MNIST, print the test accuracy
@@ -24,6 +24,10 @@ train: $(STAMP)
 seed: $(STAMP)
 	$(BIN)/digitnet train --preset seed --out runs/seed
 
+## the draw-a-digit page for the shipped best model, on http://127.0.0.1:8000/
+serve: $(STAMP)
+	$(BIN)/digitnet serve
+
 gradcheck: $(STAMP)
 	$(BIN)/digitnet gradcheck
 
@@ -32,7 +36,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 $(BENCH_STAMP): $(STAMP) pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,web,bench]'
 	touch $(BENCH_STAMP)
 
 ## digitnet vs PyTorch vs scikit-learn vs the literal seed code; writes BENCHMARKS.md
@@ -47,4 +51,4 @@ fuzz: $(STAMP)
 	$(BIN)/python tools/fuzz.py --examples 20000
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache test-artifacts

@@ -49,3 +49,9 @@ def photo_of(digit28: np.ndarray, rng: np.random.Generator, dark_on_light=True) 
     canvas = canvas + lighting + rng.normal(0, 0.03, canvas.shape)
     gray = (np.clip(canvas, 0, 1) * 255).astype(np.uint8)
     return Image.fromarray(gray).convert("RGB")
+
+
+# More strokes for the browser test: a 4 in two strokes (pen lifted), a 3.
+STROKES[4] = [[(0.62, 0.05), (0.12, 0.65), (0.88, 0.65)], [(0.66, 0.3), (0.66, 0.97)]]
+STROKES[3] = [[(0.2, 0.12), (0.5, 0.03), (0.78, 0.16), (0.72, 0.4), (0.45, 0.48), (0.76, 0.58),
+               (0.8, 0.8), (0.55, 0.97), (0.2, 0.88)]]

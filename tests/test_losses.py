@@ -47,3 +47,32 @@ def test_float32_stays_float32(rng):
     loss = SoftmaxCrossEntropy()
     loss.forward(z, np.array([1, 2, 3]))
     assert loss.backward().dtype == np.float32
+
+
+def test_label_smoothing_matches_cross_entropy_with_soft_targets(rng):
+    z = rng.standard_normal((6, 10))
+    y = rng.integers(0, 10, 6)
+    eps = 0.1
+    q = np.full((6, 10), eps / 10)
+    q[np.arange(6), y] += 1 - eps
+    expected = -(q * np.log(softmax(z))).sum(axis=1).mean()
+    loss = SoftmaxCrossEntropy(smoothing=eps)
+    assert np.isclose(loss.forward(z, y), expected)
+    np.testing.assert_allclose(loss.backward(), (softmax(z) - q) / 6)
+
+
+def test_label_smoothing_gradient_against_finite_differences(rng):
+    z = rng.standard_normal((5, 10))
+    y = rng.integers(0, 10, 5)
+    loss = SoftmaxCrossEntropy(smoothing=0.2)
+    loss.forward(z, y)
+    analytic = loss.backward().copy()
+    numeric = numerical_gradient(lambda: loss.forward(z, y), z)
+    assert relative_error(analytic, numeric) < 1e-8
+
+
+def test_label_smoothing_out_of_range_is_refused():
+    import pytest
+
+    with pytest.raises(ValueError, match="label smoothing"):
+        SoftmaxCrossEntropy(smoothing=1.0)

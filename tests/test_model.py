@@ -54,3 +54,16 @@ def test_predict_proba_rows_sum_to_one(rng):
     probs = net.predict_proba(rng.random((10, 784), dtype=np.float32), batch_size=3)
     assert probs.shape == (10, 10)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_activations_are_the_hidden_relu_outputs(rng):
+    from digitnet.losses import softmax
+
+    net = build_mlp(Architecture(hidden=(16, 8), dropout=0.5), rng, np.float64)
+    x = rng.random((3, 784))
+    logits, hidden = net.activations(x)
+    assert [h.shape for h in hidden] == [(3, 16), (3, 8)]
+    assert all((h >= 0).all() for h in hidden)
+    W0, b0 = net.layers[0].params["W"], net.layers[0].params["b"]
+    np.testing.assert_allclose(hidden[0], np.maximum(x @ W0 + b0, 0))
+    np.testing.assert_allclose(softmax(logits), net.predict_proba(x))

@@ -129,3 +129,63 @@ def test_large_batches_are_processed_in_slices_with_the_same_gradient(mnist, mon
     assert sliced[0] == pytest.approx(whole[0], rel=1e-12)
     assert sliced[1] == whole[1]
     np.testing.assert_allclose(sliced[2], whole[2], rtol=1e-10, atol=1e-14)
+
+
+def test_adversarial_gradient_is_the_mean_of_clean_and_fgsm_gradients(mnist_small):
+    """The FGSM step, worked by hand in float64 and compared with the training loop's."""
+    from digitnet.data import scale_images
+    from digitnet.losses import SoftmaxCrossEntropy
+    from digitnet.model import Architecture, build_mlp
+    from digitnet.train import _gradient
+
+    model = build_mlp(Architecture(hidden=(32,)), np.random.default_rng(0), np.float64)
+    loss_fn = SoftmaxCrossEntropy()
+    images, labels = mnist_small.x_train[:50], mnist_small.y_train[:50]
+    eps = 0.1
+
+    def gradients_at(x):
+        loss_fn.forward(model.forward(x, training=True), labels)
+        grad_x = model.backward(loss_fn.backward(), input_grad=True)
+        return model.flat_grads.copy(), grad_x.copy()
+
+    x = scale_images(images, np.float64)
+    clean, grad_x = gradients_at(x)
+    pushed, _ = gradients_at(np.clip(x + eps * np.sign(grad_x), 0, 1))
+    buffer = np.empty((50, 784))
+    _gradient(model, loss_fn, images, labels, buffer, np.empty_like(model.flat_grads), adversarial=eps)
+    np.testing.assert_allclose(model.flat_grads, (clean + pushed) / 2, rtol=1e-10, atol=1e-14)
+    assert not np.allclose(clean, pushed)                       # the push changed something
+
+
+def test_input_gradient_against_finite_differences(rng):
+    from digitnet.gradcheck import numerical_gradient, relative_error
+    from digitnet.losses import SoftmaxCrossEntropy
+    from digitnet.model import Architecture, build_mlp
+
+    model = build_mlp(Architecture(input_size=12, hidden=(8, 6)), rng, np.float64)
+    x, y = rng.standard_normal((5, 12)), rng.integers(0, 10, 5)
+    loss_fn = SoftmaxCrossEntropy(smoothing=0.1)
+    loss_fn.forward(model.forward(x), y)
+    analytic = model.backward(loss_fn.backward(), input_grad=True).copy()
+    numeric = numerical_gradient(lambda: loss_fn.forward(model.forward(x), y), x)
+    assert relative_error(analytic, numeric) < 1e-7
+    loss_fn.forward(model.forward(x), y)
+    assert model.backward(loss_fn.backward()) is None          # not asked: not computed
+
+
+def test_max_norm_holds_after_training(mnist_small):
+    result = train(small(hidden=(64,), max_norm=0.5, lr=1e-2, schedule="constant"), mnist_small)
+    for layer in result.model.layers:
+        if "W" in layer.params:
+            assert np.linalg.norm(layer.params["W"], axis=0).max() <= 0.5 * (1 + 1e-5)
+    assert result.history[-1]["val_accuracy"] > 0.8
+
+
+@pytest.mark.parametrize("extra", [{"adversarial": 0.1}, {"augment": "elastic"},
+                                   {"augment": "affine", "label_smoothing": 0.1, "input_dropout": 0.2}])
+def test_regularised_recipes_learn_and_are_reproducible(mnist_small, extra):
+    config = small(hidden=(128,), epochs=3, lr=3e-3, **extra)
+    a, b = train(config, mnist_small), train(config, mnist_small)
+    assert a.history[-1]["val_accuracy"] > 0.85
+    for p, q in zip(a.model.parameters(), b.model.parameters()):
+        np.testing.assert_array_equal(p, q)

@@ -19,12 +19,17 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .augment import AUGMENTATIONS
 from .config import PRESETS, TrainConfig, preset
 from .data import DATASETS, load_dataset
 from .errors import ConfigError, DigitnetError, TrainingInterrupted
 from .fileio import write_json
 from .optim import OPTIMIZERS
 from .schedules import SCHEDULES
+
+
+DEFAULT_MODEL = Path("models") / "mnist-best.npz"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -56,7 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--momentum", type=float)
     train.add_argument("--weight-decay", type=float, help="L2 coefficient on weights")
     train.add_argument("--dropout", type=float, help="dropout after each hidden layer")
+    train.add_argument("--input-dropout", type=float, help="dropout on the input pixels")
+    train.add_argument("--label-smoothing", type=float, help="label smoothing eps (0 = off)")
+    train.add_argument("--max-norm", type=float, help="cap on each unit's weight-vector length (0 = off)")
+    train.add_argument("--adversarial", type=float, metavar="EPS",
+                       help="FGSM adversarial training step on [0, 1] pixels (0 = off)")
+    train.add_argument("--augment", choices=sorted(AUGMENTATIONS),
+                       help="random distortions of each batch")
     train.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule")
+    train.add_argument("--warmup-epochs", type=float, help="linear warm-up before the cosine schedule")
     train.add_argument("--patience", type=int, help="early-stopping patience in epochs; 0 disables")
     train.add_argument("--validation-size", type=int, help="training images held out (default 5000)")
     train.add_argument("--train-limit", type=int, help="use only this many training images")
@@ -89,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     gradcheck = commands.add_parser("gradcheck", help="verify backpropagation numerically")
     gradcheck.add_argument("--seed", type=int, default=0)
     gradcheck.add_argument("--hidden", type=_hidden, default=(16, 12))
+
+    serve = commands.add_parser("serve", help="start the draw-a-digit web page")
+    serve.add_argument("model", type=Path, nargs="?",
+                       help=f"model file (default: {DEFAULT_MODEL} in the current folder or the repository)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--data-dir", type=Path, help="folder holding the test set's IDX files")
     return parser
 
 
@@ -106,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     handler = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-               "plot": cmd_plot, "gradcheck": cmd_gradcheck}[args.command]
+               "plot": cmd_plot, "gradcheck": cmd_gradcheck, "serve": cmd_serve}[args.command]
     try:
         return handler(args) or 0
     except DigitnetError as err:
@@ -133,6 +153,9 @@ def _config_from_args(args):
         "dataset": args.dataset, "hidden": args.hidden, "epochs": args.epochs,
         "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
         "momentum": args.momentum, "weight_decay": args.weight_decay, "dropout": args.dropout,
+        "input_dropout": args.input_dropout, "label_smoothing": args.label_smoothing,
+        "max_norm": args.max_norm, "adversarial": args.adversarial, "augment": args.augment,
+        "warmup_epochs": args.warmup_epochs,
         "schedule": args.schedule, "validation_size": args.validation_size,
         "train_limit": args.train_limit, "dtype": args.dtype, "seed": args.seed,
     }
@@ -257,7 +280,7 @@ def cmd_train(args) -> int:
     metadata = {
         "dataset": data.name, "classes": list(data.classes), "preset": config.preset,
         "config": config.to_dict(), "metrics": metrics, "train_seconds": result.train_seconds,
-        "epochs_run": len(result.history), "best_epoch": result.best_epoch,
+        "epochs_run": len(result.history), "best_epoch": result.best_epoch, "history": result.history,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "numpy_version": np.__version__,
     }
@@ -384,3 +407,35 @@ def cmd_gradcheck(args) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def default_model() -> Path:
+    """The shipped best model: ./models/mnist-best.npz, else the repository's."""
+    for candidate in (DEFAULT_MODEL, REPO / DEFAULT_MODEL):
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"no model given and {DEFAULT_MODEL} not found; pass a model file "
+                      "(digitnet serve runs/quick/model.npz) or train one first (make train)")
+
+
+def cmd_serve(args) -> int:
+    try:
+        import uvicorn
+
+        from .web.app import create_app
+    except ImportError as err:
+        raise ConfigError(f"digitnet serve needs the web extras ({err.name} is missing): "
+                          "pip install 'digitnet[web]'") from None
+    model_path = args.model or default_model()
+    app = create_app(model_path, args.data_dir)
+    if not 0 < args.port < 65536:
+        raise ConfigError(f"port must be 1..65535, got {args.port}")
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"digitnet: serving {model_path} at http://{host}:{args.port}/  (Ctrl-C to stop)", flush=True)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except OSError as err:  # the port is taken, the address does not exist...
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}") from None
+    return 0 if server.started or not config.loaded else 1

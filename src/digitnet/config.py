@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from .augment import AUGMENTATIONS
 from .errors import ConfigError
 from .optim import OPTIMIZERS
 from .schedules import SCHEDULES
@@ -58,6 +59,16 @@ class TrainConfig:
         prints it every 100 iterations).
     train_limit : int or None
         Use only the first N training images (quick experiments, tests).
+    label_smoothing : float
+        Target ``(1 - eps) * onehot + eps / 10`` instead of one-hot (0: off).
+    max_norm : float
+        Cap on each unit's incoming weight-vector length, applied after
+        every step (0: off).
+    adversarial : float
+        FGSM adversarial training step ``eps`` on pixels in [0, 1] (0: off).
+    augment : str
+        "none", "affine" (shifts, rotations, scaling) or "elastic" (affine
+        plus elastic distortions), drawn afresh for every batch.
     preset : str
         The preset this configuration started from ("custom" if none).
     """
@@ -80,6 +91,10 @@ class TrainConfig:
     dtype: str = "float32"
     log_every: int = 1
     train_limit: int | None = None
+    label_smoothing: float = 0.0
+    max_norm: float = 0.0
+    adversarial: float = 0.0
+    augment: str = "none"
     preset: str = "custom"
 
     def validate(self) -> "TrainConfig":
@@ -109,6 +124,16 @@ class TrainConfig:
             problems.append("validation size must be >= 0")
         if self.train_limit is not None and self.train_limit < 1:
             problems.append("train limit must be >= 1")
+        if not 0 <= self.label_smoothing < 1:
+            problems.append("label smoothing must be in [0, 1)")
+        if self.max_norm < 0:
+            problems.append("max-norm must be >= 0 (0 = off)")
+        if not 0 <= self.adversarial < 1:
+            problems.append("adversarial eps must be in [0, 1)")
+        if self.augment not in AUGMENTATIONS:
+            problems.append(f"augment must be one of {', '.join(AUGMENTATIONS)}")
+        if self.warmup_epochs < 0:
+            problems.append("warm-up epochs must be >= 0")
         if problems:
             raise ConfigError("; ".join(problems))
         return self

@@ -10,6 +10,15 @@ Subtracting the row maximum before exponentiating (the log-sum-exp trick)
 means ``exp`` never overflows, and computing ``log p`` directly instead of
 ``log(softmax(z))`` means a confident wrong answer costs a large finite loss
 rather than ``log(0) = -inf``.
+
+Label smoothing (Szegedy et al., 2016) replaces the one-hot target by
+``q = (1 - eps) * onehot(y) + eps / K``: the network is never asked to be
+100% sure, which keeps its logits from growing without bound and acts as a
+regulariser (Pereyra et al., 2017). Then::
+
+    L     = -mean_i sum_k q[i, k] log p[i, k]
+          = (1 - eps) * CE  +  eps * mean_i mean_k (-log p[i, k])
+    dL/dz = (softmax(z) - q) / B
 """
 
 from __future__ import annotations
@@ -34,6 +43,11 @@ def softmax(z: np.ndarray) -> np.ndarray:
 class SoftmaxCrossEntropy:
     """Mean cross-entropy of softmax(logits) against integer labels.
 
+    Parameters
+    ----------
+    smoothing : float, in [0, 1)
+        Label smoothing ``eps`` (0: plain cross-entropy).
+
     Examples
     --------
     >>> loss = SoftmaxCrossEntropy()
@@ -44,7 +58,10 @@ class SoftmaxCrossEntropy:
     (2, 2)
     """
 
-    def __init__(self):
+    def __init__(self, smoothing: float = 0.0):
+        if not 0.0 <= smoothing < 1.0:
+            raise ValueError(f"label smoothing must be in [0, 1), got {smoothing}")
+        self.smoothing = smoothing
         self._probs = None
         self._labels = None
         self._buffers: dict[str, np.ndarray] = {}
@@ -54,28 +71,36 @@ class SoftmaxCrossEntropy:
 
         With ``m`` the row maximum and ``s = sum(exp(z - m))``, the loss of a
         row is ``log s - (z_y - m)``: no log of a probability that might have
-        underflowed to 0.
+        underflowed to 0. With smoothing, ``-log p_k = log s - (z_k - m)``
+        averaged over the K classes is ``log s - mean_k(z_k - m)``.
         """
         rows = np.arange(len(labels))
         top = logits.max(axis=1, keepdims=True)               # (B, 1)
         work = reusable_array(self._buffers, "probs", logits.shape, logits.dtype)
         probs = np.subtract(logits, top, out=work)             # (B, K), z - m
         label_shifted = probs[rows, labels]                    # (B,), z_y - m
+        if self.smoothing:
+            eps = self.smoothing
+            target_shifted = (1 - eps) * label_shifted + eps * probs.mean(axis=1)
+        else:
+            target_shifted = label_shifted
         np.exp(probs, out=probs)
         sums = probs.sum(axis=1, keepdims=True)                # (B, 1), s
         probs /= sums                                          # softmax
         self._probs, self._labels = probs, labels
-        return float(np.mean(np.log(sums[:, 0]) - label_shifted))
+        return float(np.mean(np.log(sums[:, 0]) - target_shifted))
 
     def backward(self) -> np.ndarray:
-        """Return ``dL/dlogits = (p - onehot(y)) / B``, shape (B, K).
+        """Return ``dL/dlogits = (p - q) / B``, shape (B, K); ``q`` the target.
 
         Computed in place in the probability array (``probabilities`` is
         not valid after this call), and that array is reused by the next
         ``forward``: copy the result to keep it.
         """
         grad = self._probs
-        grad[np.arange(len(self._labels)), self._labels] -= 1
+        if self.smoothing:
+            grad -= self.smoothing / grad.shape[1]
+        grad[np.arange(len(self._labels)), self._labels] -= 1 - self.smoothing
         grad /= len(self._labels)
         return grad
 

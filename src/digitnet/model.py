@@ -127,12 +127,31 @@ class Network:
             x = layer.forward(x, training)
         return x
 
-    def backward(self, grad: np.ndarray) -> None:
-        """Backpropagate ``dL/dlogits`` (B, 10), filling every layer's ``grads``."""
+    def backward(self, grad: np.ndarray, input_grad: bool = False) -> np.ndarray | None:
+        """Backpropagate ``dL/dlogits`` (B, 10), filling every layer's ``grads``.
+
+        Normally the first Dense layer skips ``dL/dinput``, which only
+        adversarial training needs: ``input_grad=True`` returns it, (B, 784).
+        """
+        first = next(layer for layer in self.layers if isinstance(layer, Dense))
+        first.input_grad = input_grad
         for layer in reversed(self.layers):
             grad = layer.backward(grad)
-            if grad is None:  # the first Dense skips the unused input gradient
-                break
+            if grad is None:  # the first Dense skipped the unused input gradient
+                return None
+        return grad
+
+    def activations(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Look inside: the logits (B, 10) and every hidden layer's ReLU output (B, H_i).
+
+        Evaluation mode (no dropout); the arrays are copies the caller may keep.
+        """
+        hidden = []
+        for layer in self.layers:
+            x = layer.forward(x)
+            if isinstance(layer, ReLU):
+                hidden.append(x.copy())
+        return x.copy(), hidden
 
     def parameters(self) -> list[np.ndarray]:
         """Every parameter array, in a fixed order (layer by layer, W then b)."""

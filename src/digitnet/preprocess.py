@@ -34,7 +34,7 @@ MIN_STROKE = 1.4          # thinner strokes (in 20x20 pixels) are thickened to ~
 
 
 def load_image(path: str | Path) -> np.ndarray:
-    """Read a PNG, JPEG or other image as grayscale floats, 0 = black, 1 = white.
+    """Read a PNG, JPEG or other image file as grayscale floats, 0 = black, 1 = white.
 
     Any mode is accepted (RGB, RGBA, palette, 16-bit, bilevel); transparency
     is flattened onto a background that contrasts with the drawing; the EXIF
@@ -49,36 +49,44 @@ def load_image(path: str | Path) -> np.ndarray:
     ImageError
         Missing file, not an image, truncated, or too large.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{path}: image file not found")
+    return decode_image(path, str(path))
+
+
+def decode_image(source, name: str = "image") -> np.ndarray:
+    """Decode an image from a path or a binary file object (an upload, a BytesIO).
+
+    Like :func:`load_image`, whose checks it makes; error messages start with ``name``.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     try:
         # Pillow warns about odd files (bad EXIF, huge sizes) that are either
         # refused below or harmless: the user gets one clear line, not warnings.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(path) as im:
+            with Image.open(source) as im:
                 if im.width * im.height > MAX_PIXELS:
-                    raise ImageError(f"{path}: image is {im.width}x{im.height}, larger than "
+                    raise ImageError(f"{name}: image is {im.width}x{im.height}, larger than "
                                      f"{MAX_PIXELS:,} pixels")
                 im = ImageOps.exif_transpose(im)
                 return _to_gray(_shrink(im))
     except ImageError:
         raise
     except MemoryError:
-        raise ImageError(f"{path}: image is too large to process in memory") from None
+        raise ImageError(f"{name}: image is too large to process in memory") from None
     except Image.DecompressionBombError:
-        raise ImageError(f"{path}: image claims more than {MAX_PIXELS:,} pixels "
+        raise ImageError(f"{name}: image claims more than {MAX_PIXELS:,} pixels "
                          f"(a decompression bomb?)") from None
     except UnidentifiedImageError:
-        raise ImageError(f"{path}: not a readable image (unknown format)") from None
+        raise ImageError(f"{name}: not a readable image (unknown format)") from None
     except Exception as err:  # noqa: BLE001
         # Decoders of untrusted files fail in many ways (OSError, ValueError,
         # SyntaxError, and on malformed TIFF tags even TypeError or IndexError):
         # all of them mean "this file cannot be read".
-        raise ImageError(f"{path}: cannot decode image ({type(err).__name__}: {str(err)[:100]})") from None
+        raise ImageError(f"{name}: cannot decode image ({type(err).__name__}: {str(err)[:100]})") from None
 
 
 def _shrink(im):

@@ -23,7 +23,9 @@ from typing import Callable
 
 import numpy as np
 
+from .augment import make_augmenter
 from .config import TrainConfig
+from .constraints import apply_max_norm
 from .data import Dataset, scale_images
 from .checkpoint import Checkpoint, save_checkpoint
 from .errors import CheckpointError, TrainingDiverged, TrainingInterrupted
@@ -134,7 +136,7 @@ def _train(config, data, log, progress, checkpoint_path, checkpoint_every, resum
     params = model.parameters()
     # The optimizer sees one or two flat arrays (see Network._flatten).
     opt_params, opt_grads, opt_decay = model.optimizer_groups(weight_decay=config.weight_decay > 0)
-    loss_fn = SoftmaxCrossEntropy()
+    loss_fn = SoftmaxCrossEntropy(smoothing=config.label_smoothing)
 
     x_train, y_train = data.x_train, data.y_train
     n = len(x_train)
@@ -148,7 +150,10 @@ def _train(config, data, log, progress, checkpoint_path, checkpoint_every, resum
     # Images are scaled to floats slice by slice into this one reused array:
     # no float copy of the training set is ever made, even for full batch.
     buffer = np.empty((min(batch_size, MICRO_BATCH), x_train.shape[1]), dtype)
-    accumulated = np.empty_like(model.flat_grads) if batch_size > MICRO_BATCH else None
+    needs_sum = batch_size > MICRO_BATCH or config.adversarial > 0
+    accumulated = np.empty_like(model.flat_grads) if needs_sum else None
+    dense_weights = [layer.params["W"] for layer in model.layers if "W" in layer.params]
+    augment = make_augmenter(config.augment, rng) if config.augment != "none" else None
     has_val = len(data.x_val) > 0
     data_info = {"dataset": data.name, "n_train": n, "n_val": len(data.x_val)}
 
@@ -187,7 +192,8 @@ def _train(config, data, log, progress, checkpoint_path, checkpoint_every, resum
             else:
                 idx = order[first:first + batch_size]
                 images, y = x_train[idx], y_train[idx]      # (B, 784) uint8, (B,)
-            loss, correct = _gradient(model, loss_fn, images, y, buffer, accumulated)
+            loss, correct = _gradient(model, loss_fn, images, y, buffer, accumulated,
+                                      config.adversarial, augment)
             if not math.isfinite(loss):
                 kept = " (the last good checkpoint is kept)" if checkpoint_path else ""
                 raise TrainingDiverged(
@@ -197,6 +203,9 @@ def _train(config, data, log, progress, checkpoint_path, checkpoint_every, resum
                 )
             optimizer.lr = schedule(state["step"])
             optimizer.step(opt_params, opt_grads, opt_decay)
+            if config.max_norm:
+                for W in dense_weights:
+                    apply_max_norm(W, config.max_norm)
             state["step"] += 1
             state["position"] += len(y)
             state["loss_sum"] += loss * len(y)
@@ -272,7 +281,8 @@ MICRO_BATCH = 4096
 
 
 def _gradient(model: Network, loss_fn: SoftmaxCrossEntropy, images: np.ndarray, labels: np.ndarray,
-              buffer: np.ndarray, accumulated: np.ndarray | None) -> tuple[float, int]:
+              buffer: np.ndarray, accumulated: np.ndarray | None, adversarial: float = 0.0,
+              augment=None) -> tuple[float, int]:
     """Forward and backward pass over one batch; leaves dL/dparameters in the model.
 
     Parameters
@@ -282,36 +292,63 @@ def _gradient(model: Network, loss_fn: SoftmaxCrossEntropy, images: np.ndarray, 
     buffer : ndarray, shape (min(B, MICRO_BATCH), 784)
         Where each slice of images is scaled to floats.
     accumulated : ndarray or None
-        Like ``model.flat_grads``; needed when B > MICRO_BATCH.
+        Like ``model.flat_grads``; needed when B > MICRO_BATCH or with
+        adversarial training (more than one gradient to sum).
+    adversarial : float
+        FGSM step ``eps`` (0: off). The loss becomes the mean of the loss on
+        the images and on ``clip(x + eps * sign(dL/dx), 0, 1)``, the images
+        pushed the way that hurts the network most (Goodfellow et al., 2015).
+    augment : callable, optional
+        ``augment(images_uint8, out=floats)``: random distortions that write
+        the scaled, distorted slice (replaces the plain scaling).
 
     Returns
     -------
     loss : float
-        Mean cross-entropy over the batch (before the update).
+        Mean cross-entropy over the (undistorted) batch, before the update.
     correct : int
         How many of the batch the network got right (before the update).
     """
     n = len(labels)
+    passes = 2 if adversarial else 1
+    summed = n > MICRO_BATCH or passes > 1      # more than one gradient to add up
     loss_sum, correct = 0.0, 0
     for start in range(0, n, MICRO_BATCH):
         stop = min(start + MICRO_BATCH, n)
-        x = scale_images(images[start:stop], out=buffer[:stop - start])
+        prepare = augment or scale_images
+        x = prepare(images[start:stop], out=buffer[:stop - start])   # (b, 784)
         y = labels[start:stop]
+        weight = (stop - start) / n / passes    # this pass's share of the batch mean
         logits = model.forward(x, training=True)           # (b, 10)
         loss_sum += loss_fn.forward(logits, y) * (stop - start)
         correct += int((logits.argmax(axis=1) == y).sum())
-        grad = loss_fn.backward()                          # mean over this slice ...
-        if n > MICRO_BATCH:
-            grad *= (stop - start) / n                     # ... made its share of the batch mean
-        model.backward(grad)
-        if n > MICRO_BATCH:                                # sum the slices' gradients
-            if start == 0:
-                accumulated[...] = model.flat_grads
-            else:
-                accumulated += model.flat_grads
-    if n > MICRO_BATCH:
+        grad = loss_fn.backward()                          # mean over this slice
+        if weight != 1:
+            grad *= weight
+        grad_x = model.backward(grad, input_grad=adversarial > 0)
+        if summed:
+            _add_gradient(model, accumulated, first=start == 0)
+        if adversarial:
+            # x + eps * sign(dL/dx), kept a valid image, in the same buffer.
+            np.sign(grad_x, out=grad_x)
+            grad_x *= x.dtype.type(adversarial)
+            np.clip(x + grad_x, 0, 1, out=x)
+            loss_fn.forward(model.forward(x, training=True), y)
+            grad = loss_fn.backward()
+            grad *= weight
+            model.backward(grad)
+            _add_gradient(model, accumulated, first=False)
+    if summed:
         model.flat_grads[...] = accumulated
     return loss_sum / n, correct
+
+
+def _add_gradient(model: Network, accumulated: np.ndarray, first: bool) -> None:
+    """Add the model's current gradients to ``accumulated`` (or start it)."""
+    if first:
+        accumulated[...] = model.flat_grads
+    else:
+        accumulated += model.flat_grads
 
 
 def _restore(checkpoint: Checkpoint, model, optimizer, rng, data_info):

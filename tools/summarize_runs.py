@@ -1,0 +1,62 @@
+"""One results-table row from several seeds of the same recipe.
+
+Reads the ``report.json`` and ``model.npz`` metadata that ``digitnet train``
+writes in each run folder and prints a Markdown row: recipe, epochs,
+training wall time, test accuracy (mean, spread, and each seed with its 95%
+interval). ``--json`` prints the figures instead.
+
+Usage::
+
+    python tools/summarize_runs.py runs/best-s0 runs/best-s1 runs/best-s2 --recipe best
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from digitnet.modelfile import load_model
+
+
+def summarize(run_dirs: list[Path]) -> dict:
+    runs = []
+    for run in run_dirs:
+        report = json.loads((run / "report.json").read_text())
+        _, meta = load_model(run / "model.npz")
+        runs.append({"run": str(run), "seed": meta["config"]["seed"], "accuracy": report["test_accuracy"],
+                     "ci95": report["accuracy_ci95"], "train_seconds": meta["train_seconds"],
+                     "epochs": meta["epochs_run"], "dataset": meta["dataset"], "preset": meta["preset"]})
+    accuracies = [r["accuracy"] for r in runs]
+    return {
+        "runs": runs,
+        "mean_accuracy": statistics.mean(accuracies),
+        "std_accuracy": statistics.stdev(accuracies) if len(runs) > 1 else 0.0,
+        "min_accuracy": min(accuracies), "max_accuracy": max(accuracies),
+        "mean_train_seconds": statistics.mean(r["train_seconds"] for r in runs),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--recipe", default="")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    s = summarize(args.runs)
+    if args.json:
+        print(json.dumps(s, indent=1))
+        return 0
+    seeds = ", ".join(f"{100 * r['accuracy']:.2f} [{100 * r['ci95'][0]:.2f}-{100 * r['ci95'][1]:.2f}]"
+                      for r in s["runs"])
+    first = s["runs"][0]
+    print(f"| {args.recipe or first['preset']} | {first['dataset']} | {first['epochs']} "
+          f"| {s['mean_train_seconds'] / 60:.1f} min | **{100 * s['mean_accuracy']:.2f}%** "
+          f"± {100 * s['std_accuracy']:.2f} | {seeds} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -189,3 +189,14 @@ def test_regularised_recipes_learn_and_are_reproducible(mnist_small, extra):
     assert a.history[-1]["val_accuracy"] > 0.85
     for p, q in zip(a.model.parameters(), b.model.parameters()):
         np.testing.assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize("name", ["best", "best-augmented"])
+def test_accuracy_presets_train_on_all_images_with_their_regularisers(mnist_small, name):
+    config = preset(name)
+    assert config.validation_size == 0 and config.patience is None     # all 60,000, fixed length
+    assert config.label_smoothing > 0 and config.hidden == (1024, 1024)
+    assert (config.adversarial > 0) == (name == "best") and (config.augment != "none") == (name != "best")
+    result = train(dataclasses.replace(config, epochs=1), mnist_small)
+    accuracy = loss_and_accuracy(result.model, mnist_small.x_val[:2000], mnist_small.y_val[:2000])[1]
+    assert accuracy > 0.7                        # one epoch of 6,000 images: 80-87%

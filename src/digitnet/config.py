@@ -168,6 +168,23 @@ PRESETS: dict[str, TrainConfig] = {
     # cores: two wide ReLU layers, dropout, Adam with a cosine-decayed rate.
     "quick": TrainConfig(hidden=(512, 256), dropout=0.2, epochs=10, batch_size=256, lr=2e-3,
                          preset="quick"),
+    # The most accurate permutation-invariant recipe found (no augmentation, no
+    # knowledge of which pixels are neighbours): two wide layers with heavy
+    # dropout (20% of the pixels, half the hidden units), label smoothing,
+    # and FGSM adversarial training, which was worth +0.5 points of
+    # validation accuracy over the same recipe without it. Settings were chosen
+    # on the 5,000-image validation split; the preset then trains on all
+    # 60,000 images for a fixed number of epochs (no early stopping).
+    "best": TrainConfig(hidden=(1024, 1024), dropout=0.5, input_dropout=0.2, label_smoothing=0.1,
+                        adversarial=0.1, epochs=40, batch_size=128, lr=1e-3, warmup_epochs=1,
+                        validation_size=0, patience=None, preset="best"),
+    # With random distortions of every batch (shifts, rotations, scaling,
+    # elastic wobble): the distortions are the regulariser, so less dropout
+    # (0.1 beat 0.3 on validation), and more epochs to learn them.
+    "best-augmented": TrainConfig(hidden=(1024, 1024), dropout=0.1, label_smoothing=0.1,
+                                  augment="elastic", epochs=50, batch_size=128, lr=1e-3,
+                                  warmup_epochs=1, validation_size=0, patience=None,
+                                  preset="best-augmented"),
 }
 
 

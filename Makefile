@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: setup train seed test gradcheck bench fuzz serve clean
+.PHONY: setup train seed test gradcheck bench bench-web fuzz serve clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,10 @@ bench: $(BENCH_STAMP)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python bench/bench.py --label unset \
 		--seed-iterations 200 --out bench/results/unset.json
 	$(BIN)/python bench/report.py bench/results/default.json bench/results/unset.json
+
+## 30 s of requests to /api/predict on loopback; appends the figures to BENCHMARKS.md
+bench-web: $(STAMP)
+	$(BIN)/python bench/load_test.py --seconds 30 --markdown
 
 ## a long fuzz run of every reader of untrusted bytes
 fuzz: $(STAMP)

@@ -114,11 +114,11 @@ def drawn_digit(digit: int, variation: str, rng: np.random.Generator) -> Image.I
     return _canvas(glyph.crop(glyph.getbbox()), variation, rng)
 
 
-def make_digits(drawn_per_digit: int, seed: int = 0):
+def make_digits(drawn_per_digit: int, seed: int = 0, max_fonts: int | None = None):
     """Yield (source, variation, digit, picture) for the whole evaluation set."""
     rng = np.random.default_rng(seed)
     for variation in VARIATIONS:
-        for font_path in fonts():
+        for font_path in fonts()[:max_fonts]:
             for digit in range(10):
                 yield "fonts", variation, digit, font_digit(digit, font_path, variation, rng)
         for _ in range(drawn_per_digit):
@@ -131,14 +131,16 @@ def main(argv=None) -> int:
     parser.add_argument("models", nargs="+", type=Path)
     parser.add_argument("--drawn-per-digit", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-fonts", type=int, help="use only the first N fonts (quick checks)")
     parser.add_argument("--sheet", type=Path, help="save the 28x28 inputs as one PNG")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
     models = [(path, load_model(path)[0]) for path in args.models]
     keys, labels, inputs = [], [], []
+    digits = make_digits(args.drawn_per_digit, args.seed, args.max_fonts)
     with tempfile.TemporaryDirectory() as tmp:
-        for i, (source, variation, digit, picture) in enumerate(make_digits(args.drawn_per_digit, args.seed)):
+        for i, (source, variation, digit, picture) in enumerate(digits):
             path = Path(tmp) / f"{i}.png"
             picture.save(path)
             inputs.append(image_to_input(path))    # exactly what `digitnet predict` does

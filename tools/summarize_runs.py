@@ -39,13 +39,32 @@ def summarize(run_dirs: list[Path]) -> dict:
     }
 
 
+def ensemble_accuracy(run_dirs: list[Path], data_dir: Path | None = None) -> dict:
+    """Test accuracy of the runs' models voting together (mean of their probabilities)."""
+    from digitnet.data import load_dataset, scale_images
+    from digitnet.metrics import wilson_interval
+
+    models = [load_model(run / "model.npz") for run in run_dirs]
+    data = load_dataset(models[0][1]["dataset"], data_dir, validation_size=0)
+    x = scale_images(data.x_test)
+    probs = sum(model.predict_proba(x) for model, _ in models) / len(models)
+    correct = int((probs.argmax(axis=1) == data.y_test).sum())
+    return {"members": len(models), "accuracy": correct / len(data.y_test),
+            "ci95": list(wilson_interval(correct, len(data.y_test)))}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--recipe", default="")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="also report the runs' models averaged as one ensemble")
+    parser.add_argument("--data-dir", type=Path, help="folder of the test set (Fashion-MNIST)")
     args = parser.parse_args(argv)
     s = summarize(args.runs)
+    if args.ensemble:
+        s["ensemble"] = ensemble_accuracy(args.runs, args.data_dir)
     if args.json:
         print(json.dumps(s, indent=1))
         return 0
@@ -55,6 +74,10 @@ def main(argv=None) -> int:
     print(f"| {args.recipe or first['preset']} | {first['dataset']} | {first['epochs']} "
           f"| {s['mean_train_seconds'] / 60:.1f} min | **{100 * s['mean_accuracy']:.2f}%** "
           f"± {100 * s['std_accuracy']:.2f} | {seeds} |")
+    if args.ensemble:
+        e = s["ensemble"]
+        print(f"ensemble of {e['members']}: {100 * e['accuracy']:.2f}% "
+              f"[{100 * e['ci95'][0]:.2f}-{100 * e['ci95'][1]:.2f}]")
     return 0
 
 

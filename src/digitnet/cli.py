@@ -426,16 +426,25 @@ def cmd_serve(args) -> int:
     except ImportError as err:
         raise ConfigError(f"digitnet serve needs the web extras ({err.name} is missing): "
                           "pip install 'digitnet[web]'") from None
-    model_path = args.model or default_model()
-    app = create_app(model_path, args.data_dir)
     if not 0 < args.port < 65536:
         raise ConfigError(f"port must be 1..65535, got {args.port}")
+    _check_can_listen(args.host, args.port)
+    model_path = args.model or default_model()
+    app = create_app(model_path, args.data_dir)
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"digitnet: serving {model_path} at http://{host}:{args.port}/  (Ctrl-C to stop)", flush=True)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
-    server = uvicorn.Server(config)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Fail with one clear line (not uvicorn's log) if the address is taken or wrong."""
+    import socket
+
     try:
-        server.run()
-    except OSError as err:  # the port is taken, the address does not exist...
-        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}") from None
-    return 0 if server.started or not config.loaded else 1
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from None

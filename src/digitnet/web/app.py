@@ -1,0 +1,293 @@
+"""The web app behind ``digitnet serve``: one model, a page, and a small JSON API.
+
+Endpoints (the OpenAPI schema is at ``/openapi.json``):
+
+* ``GET  /``                    the draw-a-digit page (static files, no CDN)
+* ``POST /api/predict``         a 28x28 array or an image -> probabilities, the
+                                 preprocessed 28x28 input, hidden activations
+* ``GET  /api/model``           what the model is (architecture, dataset, metrics)
+* ``GET  /api/history``         its training history (loss and accuracy per epoch)
+* ``GET  /api/evaluation``      confusion matrix and misclassified test images
+* ``GET  /api/test-images``     the test images of one confusion-matrix cell
+
+``/api/predict`` uses the very preprocessing of ``digitnet predict``
+(:func:`digitnet.preprocess.to_mnist`), so the page, the API and the command
+line see a picture the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .. import __version__
+from ..errors import DigitnetError, ImageError
+from ..metrics import classification_report
+from ..modelfile import load_model
+from ..preprocess import decode_image, to_mnist
+from .limits import MAX_BODY_BYTES, BodySizeLimit
+
+STATIC = Path(__file__).parent / "static"
+SIDE = 28
+
+Pixel = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Row = Annotated[list[Pixel], Field(min_length=SIDE, max_length=SIDE)]
+
+
+class PredictRequest(BaseModel):
+    """Exactly one of ``pixels`` and ``image``."""
+
+    model_config = ConfigDict(extra="forbid")
+    pixels: Annotated[list[Row], Field(min_length=SIDE, max_length=SIDE)] | None = Field(
+        None, description="28 rows of 28 values in [0, 1]: 0 = background, 1 = ink")
+    image: str | None = Field(
+        None, max_length=MAX_BODY_BYTES,
+        description="a PNG or JPEG (any format Pillow reads), base64-encoded, optionally as a data: URL")
+    preprocess: bool = Field(
+        True, description="find, fit and centre the digit as `digitnet predict` does; "
+                          "false feeds a 28x28 array to the network as it is")
+
+
+class Prediction(BaseModel):
+    digit: int = Field(description="index of the most probable class")
+    label: str
+    probabilities: list[float] = Field(description="one per class, summing to 1")
+    input: list[list[float]] = Field(description="the 28x28 image the network saw, 1 = ink")
+    activations: list[list[float]] = Field(description="each hidden layer's ReLU outputs")
+
+
+class Problem(BaseModel):
+    """Every error: one line saying what is wrong."""
+
+    detail: str
+
+
+def _problem(description: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+PREDICT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": PredictRequest.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {"type": "object", "required": ["file"],
+                           "properties": {"file": {"type": "string", "format": "binary"}}}},
+            "image/png": {"schema": {"type": "string", "format": "binary"}},
+            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+        },
+    },
+    "responses": {
+        "400": _problem("the image cannot be read or shows no digit"),
+        "413": _problem("the body is larger than the limit"),
+        "415": _problem("unsupported content type"),
+        "422": _problem("malformed JSON or values (wrong shape, out of [0, 1], NaN)"),
+    },
+}
+
+
+class Inspector:
+    """The model and, loaded on first use, its test set and evaluation."""
+
+    def __init__(self, model_path: Path, data_dir: Path | None = None):
+        self.path = Path(model_path)
+        self.model, self.meta = load_model(self.path)
+        self.classes = self.meta.get("classes") or [str(i) for i in range(self.model.architecture.output_size)]
+        self.data_dir = data_dir
+        # Layers keep work arrays between calls (see layers.reusable_array):
+        # one request at a time through the network.
+        self.lock = threading.Lock()
+        self._evaluation = None
+
+    def predict(self, image28: np.ndarray) -> dict:
+        x = image28.reshape(1, -1).astype(self.model.dtype)
+        with self.lock:
+            logits, hidden = self.model.activations(x)
+        z = logits[0].astype(np.float64)
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        top = int(p.argmax())
+        return {"digit": top, "label": self.classes[top], "probabilities": p.tolist(),
+                "input": image28.reshape(SIDE, SIDE).astype(float).round(4).tolist(),
+                "activations": [h[0].astype(float).round(4).tolist() for h in hidden]}
+
+    def evaluation(self) -> dict:
+        """Predictions on the test set of the model's dataset (computed once)."""
+        if self._evaluation is None:
+            from ..data import load_dataset
+
+            try:
+                data = load_dataset(self.meta.get("dataset", "mnist"), self.data_dir, validation_size=0)
+            except DigitnetError as err:
+                raise HTTPException(503, f"test set not available: {err}") from None
+            with self.lock:
+                probs = self.model.predict_proba(data.x_test.astype(self.model.dtype) / 255)
+            predicted = probs.argmax(axis=1)
+            self._evaluation = {"images": data.x_test, "labels": data.y_test, "predicted": predicted,
+                                "confidence": probs.max(axis=1),
+                                "report": classification_report(data.y_test, predicted, self.classes)}
+        return self._evaluation
+
+
+def create_app(model_path: str | Path, data_dir: str | Path | None = None) -> FastAPI:
+    """Build the app serving ``model_path``.
+
+    Raises
+    ------
+    ModelFileError
+        If the model cannot be loaded (before any server starts).
+    """
+    inspector = Inspector(Path(model_path), Path(data_dir) if data_dir else None)
+    app = FastAPI(title="digitnet", version=__version__,
+                  description="Draw a digit and watch a NumPy network read it.",
+                  # FastAPI's /docs and /redoc pages load their scripts from a CDN;
+                  # this app works offline, so it serves the schema alone.
+                  docs_url=None, redoc_url=None,
+                  responses={422: {"model": Problem, "description": "invalid parameters"},
+                             413: {"model": Problem, "description": "request body too large"}})
+    app.state.inspector = inspector
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        return JSONResponse(status_code=422, content={"detail": _explain(exc.errors())})
+
+    @app.get("/", include_in_schema=False)
+    def page():
+        return FileResponse(STATIC / "index.html")
+
+    @app.post("/api/predict", response_model=Prediction, openapi_extra=PREDICT_BODY)
+    async def predict(request: Request):
+        """Predict the digit in a 28x28 array or an image."""
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind == "application/json":
+            try:
+                body = PredictRequest.model_validate_json(await request.body())
+            except ValidationError as err:
+                raise HTTPException(422, _explain(err.errors())) from None
+            if (body.pixels is None) == (body.image is None):
+                raise HTTPException(422, "give exactly one of 'pixels' (28x28 array) and 'image' (base64)")
+            if body.pixels is not None:
+                array = np.array(body.pixels, dtype=np.float64)
+                work = (lambda: _to_mnist(array)) if body.preprocess else (lambda: array)
+            else:
+                raw = _from_base64(body.image)
+                work = lambda: _to_mnist(_decode(raw))  # noqa: E731
+        elif kind == "multipart/form-data":
+            form = await request.form()
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise HTTPException(422, "multipart body needs an image file in the field 'file'")
+            raw = await upload.read()
+            work = lambda: _to_mnist(_decode(raw))  # noqa: E731
+        elif kind.startswith("image/"):
+            raw = await request.body()
+            work = lambda: _to_mnist(_decode(raw))  # noqa: E731
+        else:
+            raise HTTPException(415, "send JSON ({\"pixels\": ...} or {\"image\": base64}), "
+                                     "a multipart upload with field 'file', or an image/* body")
+        # Decoding a big photo takes a while: do it, and the network's pass,
+        # off the event loop so other requests are still answered meanwhile.
+        return await run_in_threadpool(lambda: inspector.predict(work()))
+
+    @app.get("/api/model")
+    def model_info() -> dict:
+        """The served model: architecture, dataset, recipe and test metrics."""
+        meta = inspector.meta
+        return {"file": inspector.path.name, "sizes": list(inspector.model.architecture.sizes),
+                "dataset": meta.get("dataset"), "classes": inspector.classes,
+                "preset": meta.get("preset"), "config": meta.get("config"),
+                "metrics": meta.get("metrics"), "train_seconds": meta.get("train_seconds"),
+                "epochs_run": meta.get("epochs_run")}
+
+    @app.get("/api/history")
+    def history() -> list[dict]:
+        """Loss and accuracy per epoch, as recorded in the model file (empty if none)."""
+        return inspector.meta.get("history") or []
+
+    @app.get("/api/evaluation", responses={503: {"model": Problem, "description": "no test set"}})
+    def evaluation(limit: Annotated[int, Query(ge=0, le=500)] = 100) -> dict:
+        """Test-set confusion matrix, accuracy and the most confident mistakes."""
+        ev = inspector.evaluation()
+        wrong = np.flatnonzero(ev["predicted"] != ev["labels"])
+        wrong = wrong[np.argsort(-ev["confidence"][wrong], kind="stable")][:limit]
+        report = ev["report"]
+        return {"accuracy": report["test_accuracy"], "accuracy_ci95": report["accuracy_ci95"],
+                "total": report["total"], "classes": inspector.classes,
+                "confusion_matrix": report["confusion_matrix"],
+                "misclassified": [_test_image(ev, int(i)) for i in wrong]}
+
+    @app.get("/api/test-images", responses={503: {"model": Problem, "description": "no test set"}})
+    def test_images(true: Annotated[int, Query(ge=0, le=99)], predicted: Annotated[int, Query(ge=0, le=99)],
+                    limit: Annotated[int, Query(ge=1, le=200)] = 60) -> dict:
+        """Test images of class ``true`` that the model read as ``predicted``."""
+        if true >= len(inspector.classes) or predicted >= len(inspector.classes):
+            raise HTTPException(422, f"classes are 0..{len(inspector.classes) - 1}")
+        ev = inspector.evaluation()
+        chosen = np.flatnonzero((ev["labels"] == true) & (ev["predicted"] == predicted))
+        return {"true": true, "predicted": predicted, "count": int(len(chosen)),
+                "images": [_test_image(ev, int(i)) for i in chosen[:limit]]}
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(BodySizeLimit, limit=MAX_BODY_BYTES)
+    return app
+
+
+def _test_image(ev: dict, index: int) -> dict:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(ev["images"][index].reshape(SIDE, SIDE)).save(buffer, format="PNG")
+    return {"index": index, "true": int(ev["labels"][index]), "predicted": int(ev["predicted"][index]),
+            "confidence": round(float(ev["confidence"][index]), 4),
+            "png": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()}
+
+
+def _from_base64(text: str) -> bytes:
+    if text.startswith("data:"):
+        text = text.partition(",")[2]
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise HTTPException(422, "'image' is not valid base64") from None
+
+
+def _decode(raw: bytes) -> np.ndarray:
+    if not raw:
+        raise HTTPException(400, "image: empty body")
+    try:
+        return decode_image(io.BytesIO(raw), "image")
+    except ImageError as err:
+        raise HTTPException(400, str(err)) from None
+
+
+def _to_mnist(gray: np.ndarray) -> np.ndarray:
+    """The same preprocessing as ``digitnet predict``; a blank picture is a 400."""
+    try:
+        return to_mnist(gray)
+    except ImageError as err:
+        raise HTTPException(400, str(err)) from None
+
+
+def _explain(errors) -> str:
+    """Pydantic's error list as one readable line."""
+    parts = []
+    for error in errors[:3]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return "; ".join(parts) + more
+

@@ -79,6 +79,16 @@ def draw(page, digit: int) -> None:
         page.mouse.up()
 
 
+def seen_ink(page) -> float:
+    """Share of lit pixels in the page's picture of the 28x28 input."""
+    return page.evaluate("""() => {
+        const c = document.getElementById('seen'), g = c.getContext('2d');
+        const d = g.getImageData(0, 0, c.width, c.height).data;
+        let lit = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 100) lit++;
+        return lit / (d.length / 4);
+    }""")
+
+
 def shown_digit(page) -> str:
     page.wait_for_selector("body[data-state='idle']")
     return page.locator("#prediction").get_attribute("data-digit")
@@ -93,13 +103,7 @@ def test_drawing_a_digit_shows_the_right_prediction_and_the_insides(page, digit)
     bars = page.locator("#bars .bar")
     assert bars.count() == 10 and "top" in bars.nth(digit).get_attribute("class")
     # The 28x28 input and one picture per hidden layer are painted.
-    ink = page.evaluate("""() => {
-        const c = document.getElementById('seen'), g = c.getContext('2d');
-        const d = g.getImageData(0, 0, c.width, c.height).data;
-        let lit = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 100) lit++;
-        return lit / (d.length / 4);
-    }""")
-    assert 0.03 < ink < 0.6
+    assert 0.03 < seen_ink(page) < 0.6
     hidden = page.locator("#layers figure")
     model_hidden = page.evaluate("fetch('/api/model').then(r => r.json()).then(m => m.sizes.length - 2)")
     assert hidden.count() == model_hidden
@@ -118,6 +122,7 @@ def test_undo_and_clear(page):
     assert shown_digit(page) == "1"
     page.click("#clear")
     assert page.locator("#prediction").inner_text() == "?"
+    assert seen_ink(page) == 0 and page.locator("#layers figure").count() == 0
 
 
 def test_confusion_cell_click_shows_its_test_images(page):

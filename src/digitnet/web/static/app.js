@@ -107,6 +107,8 @@ function showNothing() {
   document.getElementById("confidence").textContent = "";
   document.getElementById("message").textContent = "";
   renderBars(new Array(classes.length).fill(0), -1);
+  paintGrid(document.getElementById("seen"), new Array(28 * 28).fill(0), 28, 5);
+  document.getElementById("layers").innerHTML = "";
 }
 
 let classes = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
@@ -168,10 +170,11 @@ function show(result) {
 
 // ---- Inspect the model: curves, confusion matrix, mistakes ----
 
-function lineChart(canvas, series, yLabel) {
+function lineChart(canvas, series) {
   const g = canvas.getContext("2d");
   const W = canvas.width, H = canvas.height, left = 46, bottom = 24, top = 10, right = 10;
   g.clearRect(0, 0, W, H);
+  series = series.filter((s) => s.values.some((v) => v !== null));   // e.g. no validation split
   const all = series.flatMap((s) => s.values.filter((v) => v !== null));
   if (!all.length) { g.fillStyle = "#5f6b7a"; g.fillText("no history recorded", left, H / 2); return; }
   let lo = Math.min(...all), hi = Math.max(...all);

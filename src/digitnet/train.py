@@ -305,7 +305,8 @@ def _gradient(model: Network, loss_fn: SoftmaxCrossEntropy, images: np.ndarray, 
     Returns
     -------
     loss : float
-        Mean cross-entropy over the (undistorted) batch, before the update.
+        Mean cross-entropy over the batch as the network saw it (distorted
+        when augmenting; without the adversarial pass), before the update.
     correct : int
         How many of the batch the network got right (before the update).
     """

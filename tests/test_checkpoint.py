@@ -66,6 +66,20 @@ def test_interrupt_and_resume_is_bit_identical(tiny, tmp_path, optimizer, stop_a
     assert [h["val_loss"] for h in straight.history] == [h["val_loss"] for h in resumed.history]
 
 
+@pytest.mark.parametrize("extra", [{"augment": "elastic"}, {"adversarial": 0.1, "label_smoothing": 0.1},
+                                   {"max_norm": 1.0}], ids=["augment", "adversarial", "max-norm"])
+def test_resume_is_bit_identical_with_the_accuracy_regularisers(tiny, tmp_path, extra):
+    # The distortions draw from the training generator, whose state the
+    # checkpoint keeps: a resumed run distorts the same images the same way.
+    config = config_for("adam", **extra)
+    straight = train(config, tiny)
+    path = tmp_path / "checkpoint.npz"
+    with pytest.raises(TrainingInterrupted):
+        train(config, tiny, checkpoint_path=path, should_stop=stop_after(21))
+    resumed = train(config, tiny, checkpoint_path=path, resume=load_checkpoint(path))
+    assert same_weights(straight.model, resumed.model)
+
+
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
 def test_n_epochs_then_n_more_equals_2n_straight(tiny, tmp_path, optimizer):
     # A schedule that does not depend on the total length, so that "train 2

@@ -34,9 +34,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import __version__
 from ..errors import DigitnetError, ImageError
-from ..metrics import classification_report
+from ..losses import softmax
 from ..modelfile import load_model
 from ..preprocess import decode_image, to_mnist
+from ..train import evaluate
 from .limits import MAX_BODY_BYTES, BodySizeLimit
 
 STATIC = Path(__file__).parent / "static"
@@ -117,9 +118,7 @@ class Inspector:
         x = image28.reshape(1, -1).astype(self.model.dtype)
         with self.lock:
             logits, hidden = self.model.activations(x)
-        z = logits[0].astype(np.float64)
-        p = np.exp(z - z.max())
-        p /= p.sum()
+        p = softmax(logits.astype(np.float64))[0]                 # (10,)
         top = int(p.argmax())
         return {"digit": top, "label": self.classes[top], "probabilities": p.tolist(),
                 "input": image28.reshape(SIDE, SIDE).astype(float).round(4).tolist(),
@@ -134,12 +133,11 @@ class Inspector:
                 data = load_dataset(self.meta.get("dataset", "mnist"), self.data_dir, validation_size=0)
             except DigitnetError as err:
                 raise HTTPException(503, f"test set not available: {err}") from None
-            with self.lock:
-                probs = self.model.predict_proba(data.x_test.astype(self.model.dtype) / 255)
-            predicted = probs.argmax(axis=1)
-            self._evaluation = {"images": data.x_test, "labels": data.y_test, "predicted": predicted,
-                                "confidence": probs.max(axis=1),
-                                "report": classification_report(data.y_test, predicted, self.classes)}
+            with self.lock:  # the very evaluation of `digitnet evaluate`
+                report, probs = evaluate(self.model, data.x_test, data.y_test, self.classes)
+            self._evaluation = {"images": data.x_test, "labels": data.y_test,
+                                "predicted": probs.argmax(axis=1), "confidence": probs.max(axis=1),
+                                "report": report}
         return self._evaluation
 
 

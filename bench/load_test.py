@@ -9,7 +9,7 @@ mixed: the page's own (a drawn digit as a base64 PNG, preprocessed) and a
 
 Usage::
 
-    python bench/load_test.py [--model models/mnist-best.npz] [--seconds 30] [--clients 4]
+    python bench/load_test.py [--model models/mnist-best-augmented.npz] [--seconds 30] [--clients 4]
         [--markdown]   # append the figures to BENCHMARKS.md
 """
 
@@ -140,7 +140,7 @@ def markdown(r: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=REPO / "models" / "mnist-best.npz")
+    parser.add_argument("--model", type=Path, default=REPO / "models" / "mnist-best-augmented.npz")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--markdown", action="store_true", help="append the figures to BENCHMARKS.md")

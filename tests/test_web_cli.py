@@ -65,7 +65,7 @@ def test_default_model_message_text(tmp_path):
             f"c.REPO = Path({str(tmp_path)!r}); sys.exit(c.main(['serve']))")
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 1
-    assert "models/mnist-best.npz not found" in result.stderr and "make train" in result.stderr
+    assert "models/mnist-best-augmented.npz not found" in result.stderr and "make train" in result.stderr
     assert "Traceback" not in result.stderr
 
 

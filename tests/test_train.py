@@ -200,3 +200,13 @@ def test_accuracy_presets_train_on_all_images_with_their_regularisers(mnist_smal
     result = train(dataclasses.replace(config, epochs=1), mnist_small)
     accuracy = loss_and_accuracy(result.model, mnist_small.x_val[:2000], mnist_small.y_val[:2000])[1]
     assert accuracy > 0.7                        # one epoch of 6,000 images: 80-87%
+
+
+def test_fashion_preset_learns_fashion_mnist(fashion_dir):
+    from digitnet import load_dataset
+
+    config = preset("fashion")
+    assert config.dataset == "fashion-mnist" and config.adversarial == 0 and config.input_dropout == 0
+    data = load_dataset("fashion-mnist", fashion_dir, validation_size=2000, train_limit=6000)
+    result = train(dataclasses.replace(config, epochs=1), data)
+    assert loss_and_accuracy(result.model, data.x_val, data.y_val)[1] > 0.7      # one epoch: ~78%

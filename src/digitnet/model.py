@@ -74,6 +74,8 @@ class Network:
     def __init__(self, layers: list[Layer], architecture: Architecture | None = None):
         self.layers = layers
         self.architecture = architecture
+        # The layer that sees the input: the only one whose input gradient is optional.
+        self._first_dense = next((layer for layer in layers if isinstance(layer, Dense)), None)
         self._flatten()
 
     def _flatten(self) -> None:
@@ -133,8 +135,8 @@ class Network:
         Normally the first Dense layer skips ``dL/dinput``, which only
         adversarial training needs: ``input_grad=True`` returns it, (B, 784).
         """
-        first = next(layer for layer in self.layers if isinstance(layer, Dense))
-        first.input_grad = input_grad
+        if self._first_dense is not None:
+            self._first_dense.input_grad = input_grad
         for layer in reversed(self.layers):
             grad = layer.backward(grad)
             if grad is None:  # the first Dense skipped the unused input gradient

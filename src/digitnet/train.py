@@ -9,7 +9,10 @@ One step is the whole of backpropagation::
 
 Around it: shuffling each epoch, a learning-rate schedule, validation after
 each epoch, early stopping with the best weights restored, and a check that
-the loss stays finite. All randomness comes from one seeded generator, so
+the loss stays finite. Optional regularisers plug into the same step:
+random distortions of each batch (``augment.py``), a second pass on FGSM
+adversarial images (:func:`_gradient`), and max-norm after each update
+(``constraints.py``). All randomness comes from one seeded generator, so
 the same seed on the same machine gives bit-identical weights.
 """
 
@@ -333,7 +336,8 @@ def _gradient(model: Network, loss_fn: SoftmaxCrossEntropy, images: np.ndarray, 
             # x + eps * sign(dL/dx), kept a valid image, in the same buffer.
             np.sign(grad_x, out=grad_x)
             grad_x *= x.dtype.type(adversarial)
-            np.clip(x + grad_x, 0, 1, out=x)
+            x += grad_x
+            np.clip(x, 0, 1, out=x)
             loss_fn.forward(model.forward(x, training=True), y)
             grad = loss_fn.backward()
             grad *= weight

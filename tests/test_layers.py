@@ -11,16 +11,17 @@ TOL = 1e-7
 
 def check_layer(layer, x, rng, reset=lambda: None):
     """Compare backward() with finite differences of L = sum(forward(x) * R)."""
-    y = layer.forward(x, training=True)
+    # Copies of x: ReLU works in place on its input.
+    y = layer.forward(x.copy(), training=True)
     weights = rng.standard_normal(y.shape)  # a random linear loss on the output
 
     def loss():
         reset()
-        return float((layer.forward(x, training=True) * weights).sum())
+        return float((layer.forward(x.copy(), training=True) * weights).sum())
 
     reset()
-    layer.forward(x, training=True)
-    grad_x = layer.backward(weights)
+    layer.forward(x.copy(), training=True)
+    grad_x = layer.backward(weights.copy())  # backward may overwrite its argument
     analytic = {name: g.copy() for name, g in layer.grads.items()}
     if grad_x is not None:
         assert relative_error(grad_x, numerical_gradient(loss, x)) < TOL

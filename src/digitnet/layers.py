@@ -7,6 +7,8 @@ Every layer has ``forward(x, training)`` and ``backward(grad_y)``:
 * ``backward`` receives ``dL/dy`` (same shape as ``y``), writes the gradient
   of each parameter into ``self.grads`` (same keys as ``self.params``) and
   returns ``dL/dx``. It never changes the weights: that is the optimizer's job.
+  It may overwrite ``grad_y`` (ReLU and Dropout work in place), which the
+  caller no longer needs.
 
 Arrays are batch first: one row per example.
 """
@@ -171,12 +173,19 @@ class Dropout(Layer):
         if not training or self.p == 0.0:
             self._mask = None
             return x
-        keep = self.rng.random(x.shape, dtype=np.float32) >= self.p
-        self._mask = keep.astype(x.dtype) / x.dtype.type(1.0 - self.p)  # (B, n)
-        return x * self._mask
+        # Four passes into arrays kept from step to step: allocating fresh
+        # arrays of this size every step costs more than the arithmetic.
+        draws = self.rng.random(x.shape, dtype=np.float32, out=self.buffer("draws", x.shape, np.float32))
+        keep = np.greater_equal(draws, self.p, out=self.buffer("keep", x.shape, bool))
+        self._mask = np.divide(keep, x.dtype.type(1.0 - self.p),
+                               out=self.buffer("mask", x.shape, x.dtype))   # (B, n): 0 or 1/(1-p)
+        return np.multiply(x, self._mask, out=self.buffer("y", x.shape, x.dtype))
 
     def backward(self, grad_y):
-        return grad_y if self._mask is None else grad_y * self._mask
+        if self._mask is None:
+            return grad_y
+        # In place: grad_y is the next layer's work array, needed by nobody else.
+        return np.multiply(grad_y, self._mask, out=grad_y)
 
     def __repr__(self):
         return f"Dropout(p={self.p})"

@@ -108,6 +108,15 @@ class Adam:
     eps : float
     weight_decay : float
     decoupled : bool
+
+    Notes
+    -----
+    The code keeps ``M = m / (1 - beta1)`` and ``V = v / (1 - beta2)``
+    instead of ``m`` and ``v``. Then the moment updates need no ``(1 - beta)``
+    factor (``M = beta1 * M + g``), the constants move into the step size,
+    and a step is 10 whole-array passes instead of 12: this update touches
+    every parameter, so on a wide network it is a quarter of a small-batch
+    step. Same arithmetic up to float rounding (checked in the tests).
     """
 
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
@@ -117,59 +126,70 @@ class Adam:
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
         self.weight_decay, self.decoupled = weight_decay, decoupled
         self.t = 0
-        self.m: list[np.ndarray] | None = None
-        self.v: list[np.ndarray] | None = None
+        self.M: list[np.ndarray] | None = None   # m / (1 - beta1), one per parameter array
+        self.V: list[np.ndarray] | None = None   # v / (1 - beta2)
         self._work: list[np.ndarray] | None = None  # scratch arrays, one per parameter
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray],
              decay: list[bool] | None = None) -> None:
         """Update ``params`` in place from ``grads``; ``decay`` as for :meth:`SGD.step`."""
         decay = decay or [_decays(p) for p in params]
-        if self.m is None:
-            self.m = [np.zeros_like(p) for p in params]
-            self.v = [np.zeros_like(p) for p in params]
+        if self.M is None:
+            self.M = [np.zeros_like(p) for p in params]
+            self.V = [np.zeros_like(p) for p in params]
         if self._work is None or len(self._work) != len(params):
             self._work = [np.empty_like(p) for p in params]
         self.t += 1
-        # Fold both bias corrections into one step size (as the Adam paper's
-        # "efficient version" does): lr * sqrt(1 - b2^t) / (1 - b1^t).
+        b1, b2 = self.beta1, self.beta2
+        # p -= lr * m_hat / (sqrt(v_hat) + eps), written with M and V:
+        #   m_hat = (1 - b1) M / (1 - b1^t),  sqrt(v_hat) = sqrt((1 - b2) V / (1 - b2^t)),
+        # so p -= step_size * M / (sqrt(V) + eps_hat) with the two constants below.
         # Python floats, so that float32 arrays stay in float32 arithmetic.
-        step_size = float(self.lr * np.sqrt(1 - self.beta2**self.t) / (1 - self.beta1**self.t))
-        eps_hat = float(self.eps * np.sqrt(1 - self.beta2**self.t))
-        for p, g, m, v, work, decays in zip(params, grads, self.m, self.v, self._work, decay):
+        step_size = float(self.lr * (1 - b1) / (1 - b1**self.t) * np.sqrt((1 - b2**self.t) / (1 - b2)))
+        eps_hat = float(self.eps * np.sqrt((1 - b2**self.t) / (1 - b2)))
+        for p, g, M, V, work, decays in zip(params, grads, self.M, self.V, self._work, decay):
             decays = self.weight_decay and decays
             if decays and not self.decoupled:
                 g = g + self.weight_decay * p
             if decays and self.decoupled:
                 p -= p.dtype.type(self.lr * self.weight_decay) * p
-            # The formulas above, in place: `work` is scratch space, so a step
+            # In place, one pass per line; `work` is scratch space, so a step
             # allocates nothing.
-            m *= self.beta1
-            m += np.multiply(g, 1 - self.beta1, out=work)        # m = b1 m + (1 - b1) g
-            v *= self.beta2
-            np.multiply(g, g, out=work)
-            v += np.multiply(work, 1 - self.beta2, out=work)     # v = b2 v + (1 - b2) g^2
-            np.sqrt(v, out=work)
+            M *= b1
+            M += g                                   # M = b1 M + g
+            V *= b2
+            V += np.multiply(g, g, out=work)         # V = b2 V + g^2
+            np.sqrt(V, out=work)
             work += eps_hat
-            np.divide(m, work, out=work)
+            np.divide(M, work, out=work)
             work *= step_size
-            p -= work                                            # p -= lr_t m / (sqrt(v) + eps_t)
+            p -= work                                # p -= step_size M / (sqrt(V) + eps_hat)
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
-        """The optimizer's memory, for checkpoints: (arrays, scalars)."""
-        arrays = {f"m.{i}": m for i, m in enumerate(self.m or [])}
-        arrays.update({f"v.{i}": v for i, v in enumerate(self.v or [])})
+        """The optimizer's memory, for checkpoints: (arrays, scalars).
+
+        The arrays are ``M`` and ``V`` as kept (``M.0``, ``V.0``, ...), so
+        that a resumed run continues bit for bit.
+        """
+        arrays = {f"M.{i}": M for i, M in enumerate(self.M or [])}
+        arrays.update({f"V.{i}": V for i, V in enumerate(self.V or [])})
         return arrays, {"lr": self.lr, "t": self.t}
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], scalars: dict) -> None:
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned.
+
+        Older checkpoints, which stored the textbook ``m.0`` and ``v.0``,
+        are converted (equal up to float rounding).
+        """
         self.lr, self.t = scalars["lr"], int(scalars["t"])
 
-        def numbered(prefix):
+        def numbered(prefix, scale=1.0):
             names = [k for k in arrays if k.startswith(prefix)]
-            return [arrays[k].copy() for k in sorted(names, key=lambda k: int(k.split(".")[1]))]
+            return [arrays[k] * arrays[k].dtype.type(scale)
+                    for k in sorted(names, key=lambda k: int(k.split(".")[1]))]
 
-        self.m, self.v = numbered("m.") or None, numbered("v.") or None
+        self.M = numbered("M.") or numbered("m.", 1 / (1 - self.beta1)) or None
+        self.V = numbered("V.") or numbered("v.", 1 / (1 - self.beta2)) or None
 
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")

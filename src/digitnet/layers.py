@@ -82,7 +82,7 @@ class Dense(Layer):
     Backward, for a batch ``x`` (B, fan_in) and ``g = dL/dy`` (B, fan_out)::
 
         dL/dW = x.T @ g          (fan_in, fan_out)
-        dL/db = g.sum(axis=0)    (fan_out,)
+        dL/db = g.sum(axis=0)    (fan_out,), computed as ones(B) @ g
         dL/dx = g @ W.T          (B, fan_in)
 
     Examples
@@ -114,11 +114,20 @@ class Dense(Layer):
         W = self.params["W"]
         # x.T is a view: BLAS reads it transposed, no copy is made.
         np.matmul(self._x.T, grad_y, out=self.grads["W"])
-        np.sum(grad_y, axis=0, out=self.grads["b"])
+        # The sum over the batch as a product with a vector of ones, 1^T g:
+        # BLAS does it several times faster than np.sum along axis 0.
+        np.matmul(self._ones(grad_y.shape[0], grad_y.dtype), grad_y, out=self.grads["b"])
         if not self.input_grad:
             return None
         grad_x = self.buffer("grad_x", (grad_y.shape[0], W.shape[0]), grad_y.dtype)  # (B, fan_in)
         return np.matmul(grad_y, W.T, out=grad_x)
+
+    def _ones(self, n: int, dtype) -> np.ndarray:
+        """A vector of ``n`` ones, (n,), kept for the next call."""
+        kept = self._buffers.get("ones")
+        if kept is None or len(kept) < n or kept.dtype != dtype:
+            kept = self._buffers["ones"] = np.ones(n, dtype)
+        return kept[:n]
 
     def __repr__(self):
         fan_in, fan_out = self.params["W"].shape

@@ -40,10 +40,11 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	touch $(BENCH_STAMP)
 
 ## digitnet vs PyTorch vs scikit-learn vs the literal seed code; writes BENCHMARKS.md
+## (BENCH_FLAGS="--reps 1 --seed-iterations 100" for a quick trial run)
 bench: $(BENCH_STAMP)
-	$(BIN)/python bench/bench.py --label default --out bench/results/default.json
+	$(BIN)/python bench/bench.py --label default --out bench/results/default.json $(BENCH_FLAGS)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python bench/bench.py --label unset \
-		--seed-iterations 200 --out bench/results/unset.json
+		--seed-iterations 200 --out bench/results/unset.json $(BENCH_FLAGS)
 	$(BIN)/python bench/report.py bench/results/default.json bench/results/unset.json
 
 ## 30 s of requests to /api/predict on loopback; appends the figures to BENCHMARKS.md

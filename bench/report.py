@@ -190,6 +190,11 @@ def main(paths) -> int:
     notes = ROOT / "bench" / "NOTES.md"
     if notes.exists():
         lines += [notes.read_text()]
+    web_load = ROOT / "bench" / "results" / "load.json"
+    if web_load.exists():  # the last `make bench-web`, kept when the engine figures are redone
+        from load_test import markdown
+
+        lines += [markdown(json.loads(web_load.read_text()))]
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
     bar_chart(results, ROOT / "bench" / "benchmarks.png")
     print(f"wrote {ROOT / 'BENCHMARKS.md'} and {ROOT / 'bench' / 'benchmarks.png'}")

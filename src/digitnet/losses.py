@@ -74,7 +74,7 @@ class SoftmaxCrossEntropy:
         underflowed to 0. With smoothing, ``-log p_k = log s - (z_k - m)``
         averaged over the K classes is ``log s - mean_k(z_k - m)``.
         """
-        rows = np.arange(len(labels))
+        rows = self._rows(len(labels))
         top = logits.max(axis=1, keepdims=True)               # (B, 1)
         work = reusable_array(self._buffers, "probs", logits.shape, logits.dtype)
         probs = np.subtract(logits, top, out=work)             # (B, K), z - m
@@ -88,7 +88,8 @@ class SoftmaxCrossEntropy:
         sums = probs.sum(axis=1, keepdims=True)                # (B, 1), s
         probs /= sums                                          # softmax
         self._probs, self._labels = probs, labels
-        return float(np.mean(np.log(sums[:, 0]) - target_shifted))
+        losses = np.subtract(np.log(sums[:, 0]), target_shifted)   # (B,)
+        return float(np.add.reduce(losses)) / len(labels)
 
     def backward(self) -> np.ndarray:
         """Return ``dL/dlogits = (p - q) / B``, shape (B, K); ``q`` the target.
@@ -100,9 +101,16 @@ class SoftmaxCrossEntropy:
         grad = self._probs
         if self.smoothing:
             grad -= self.smoothing / grad.shape[1]
-        grad[np.arange(len(self._labels)), self._labels] -= 1 - self.smoothing
+        grad[self._rows(len(self._labels)), self._labels] -= 1 - self.smoothing
         grad /= len(self._labels)
         return grad
+
+    def _rows(self, n: int) -> np.ndarray:
+        """Row numbers 0 .. n-1, (n,), to pick each row's label column; kept for the next call."""
+        kept = self._buffers.get("rows")
+        if kept is None or len(kept) < n:
+            kept = self._buffers["rows"] = np.arange(n)
+        return kept[:n]
 
     @property
     def probabilities(self) -> np.ndarray:

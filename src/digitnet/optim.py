@@ -12,6 +12,8 @@ it only shifts its outputs.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -145,8 +147,9 @@ class Adam:
         #   m_hat = (1 - b1) M / (1 - b1^t),  sqrt(v_hat) = sqrt((1 - b2) V / (1 - b2^t)),
         # so p -= step_size * M / (sqrt(V) + eps_hat) with the two constants below.
         # Python floats, so that float32 arrays stay in float32 arithmetic.
-        step_size = float(self.lr * (1 - b1) / (1 - b1**self.t) * np.sqrt((1 - b2**self.t) / (1 - b2)))
-        eps_hat = float(self.eps * np.sqrt((1 - b2**self.t) / (1 - b2)))
+        root = math.sqrt((1 - b2**self.t) / (1 - b2))
+        step_size = self.lr * (1 - b1) / (1 - b1**self.t) * root
+        eps_hat = self.eps * root
         for p, g, M, V, work, decays in zip(params, grads, self.M, self.V, self._work, decay):
             decays = self.weight_decay and decays
             if decays and not self.decoupled:

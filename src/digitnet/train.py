@@ -325,7 +325,7 @@ def _gradient(model: Network, loss_fn: SoftmaxCrossEntropy, images: np.ndarray, 
         weight = (stop - start) / n / passes    # this pass's share of the batch mean
         logits = model.forward(x, training=True)           # (b, 10)
         loss_sum += loss_fn.forward(logits, y) * (stop - start)
-        correct += int((logits.argmax(axis=1) == y).sum())
+        correct += int(np.count_nonzero(logits.argmax(axis=1) == y))
         grad = loss_fn.backward()                          # mean over this slice
         if weight != 1:
             grad *= weight

@@ -110,7 +110,7 @@ class Network:
 
         With weight decay: all weights as one flat array (decayed) and all
         biases as another (not decayed). Without: everything as one array,
-        which saves the optimizer a dozen small operations per step.
+        which saves the optimizer ten small operations per step.
         """
         if not weight_decay:
             return [self.flat_params], [self.flat_grads], [False]

@@ -57,32 +57,13 @@ def flops_per_example(hidden, skip_first_input_grad=True) -> tuple[int, int]:
     return useful, useful - (2 * sizes[0] * sizes[1] if skip_first_input_grad else 0)
 
 
-def matmul_ceiling(reps: int = 10) -> dict:
-    """Best float32 GEMM rate of this machine, measured now (GFLOP/s)."""
-    rng = np.random.default_rng(0)
-    rates = {}
-    for m, k, n in [(2048, 784, 512), (2048, 512, 512), (2048, 2048, 2048)]:
-        a = rng.random((m, k), dtype=np.float32)
-        b = rng.random((k, n), dtype=np.float32)
-        out = np.empty((m, n), np.float32)
-        for _ in range(3):
-            np.matmul(a, b, out=out)
-        times = []
-        for _ in range(reps):
-            start = time.perf_counter()
-            np.matmul(a, b, out=out)
-            times.append(time.perf_counter() - start)
-        rates[f"{m}x{k}x{n}"] = 2 * m * k * n / min(times) / 1e9
-    return {"gflops": max(rates.values()), "by_shape": rates}
-
-
 class CeilingProbe:
-    """The float32 GEMM rate of :func:`matmul_ceiling`, measured between the contenders' passes.
+    """The machine's float32 matrix-multiply rate (GFLOP/s): the best of three large shapes.
 
-    This machine's speed drifts from minute to minute, so the share of the
-    ceiling compares digitnet's rate with the ceiling measured in the same
-    rounds, not at the start of the run. Each call records the best rate
-    (GFLOP/s) over the three shapes.
+    Called between the contenders' passes, each call appends that moment's
+    rate to ``rates``: this machine's speed drifts from minute to minute, so
+    the share of the ceiling compares digitnet's rate with the ceiling
+    measured in the same rounds, not only at the start of the run.
     """
 
     SHAPES = ((2048, 784, 512), (2048, 512, 512), (2048, 2048, 2048))
@@ -94,20 +75,39 @@ class CeilingProbe:
         self.repeats = repeats
         self.rates: list[float] = []
 
-    def __call__(self) -> None:
-        best = 0.0
+    def by_shape(self) -> dict[str, float]:
+        """One measurement of each shape: ``repeats`` multiplies, their mean rate."""
+        rates = {}
         for a, b, out in self.cases:
             start = time.perf_counter()
             for _ in range(self.repeats):
                 np.matmul(a, b, out=out)
             seconds = (time.perf_counter() - start) / self.repeats
-            best = max(best, 2 * a.shape[0] * a.shape[1] * b.shape[1] / seconds / 1e9)
-        self.rates.append(best)
+            rates["x".join(map(str, (a.shape[0], a.shape[1], b.shape[1])))] = \
+                2 * a.shape[0] * a.shape[1] * b.shape[1] / seconds / 1e9
+        return rates
+
+    def __call__(self) -> None:
+        self.rates.append(max(self.by_shape().values()))
 
 
-def digitnet_config(hidden, batch_size, epochs) -> TrainConfig:
-    """digitnet's side of the epoch and throughput comparisons: Adam 1e-3, constant rate."""
-    return TrainConfig(hidden=hidden, epochs=epochs, batch_size=batch_size, optimizer="adam", lr=1e-3,
+def matmul_ceiling(reps: int = 10) -> dict:
+    """The ceiling at the start of the run: each shape's best of ``reps`` single multiplies."""
+    probe = CeilingProbe(repeats=1)
+    best: dict[str, float] = {}
+    for i in range(reps + 3):
+        measured = probe.by_shape()
+        if i >= 3:  # three warm-up rounds
+            best = {shape: max(rate, best.get(shape, 0.0)) for shape, rate in measured.items()}
+    return {"gflops": max(best.values()), "by_shape": best}
+
+
+def digitnet_config(hidden, batch_size) -> TrainConfig:
+    """digitnet's side of the epoch and throughput comparisons: Adam 1e-3, constant rate.
+
+    :func:`alternate` sets the number of epochs.
+    """
+    return TrainConfig(hidden=hidden, batch_size=batch_size, optimizer="adam", lr=1e-3,
                        schedule="constant", patience=None, validation_size=0)
 
 
@@ -153,7 +153,7 @@ def epoch_benchmarks(data, reps) -> dict:
         torch_default = TorchTrainer(data.x_train, data.y_train, hidden)
         torch_fused = TorchTrainer(data.x_train, data.y_train, hidden, fused=True)
         sklearn = SklearnTrainer(data.x_train, data.y_train, hidden)
-        timed = alternate(digitnet_config(hidden, 128, reps + 1), data, {
+        timed = alternate(digitnet_config(hidden, 128), data, {
             "pytorch": torch_default.epoch,
             "pytorch fused Adam": torch_fused.epoch,
             "scikit-learn": sklearn.epoch,
@@ -175,7 +175,7 @@ def throughput_benchmarks(data, reps, samples=16384) -> dict:
         torch_default = TorchTrainer(subset.x_train, subset.y_train, WIDE_NET, batch_size=batch)
         torch_fused = TorchTrainer(subset.x_train, subset.y_train, WIDE_NET, batch_size=batch, fused=True)
         ceiling = CeilingProbe()
-        timed = alternate(digitnet_config(WIDE_NET, batch, reps + 1), subset, {
+        timed = alternate(digitnet_config(WIDE_NET, batch), subset, {
             "pytorch": torch_default.epoch,
             "pytorch fused Adam": torch_fused.epoch,
             "matmul ceiling": ceiling,

@@ -36,6 +36,18 @@ def reusable_array(store: dict, name: str, shape: tuple[int, ...], dtype) -> np.
     return kept[:shape[0]]
 
 
+def reusable_vector(store: dict, name: str, n: int, make) -> np.ndarray:
+    """The first ``n`` entries of a constant vector ``make(length)`` kept in ``store``.
+
+    For vectors that never change once built (ones, the row numbers
+    0 .. n-1): built again only when a longer one is needed.
+    """
+    kept = store.get(name)
+    if kept is None or len(kept) < n:
+        kept = store[name] = make(n)
+    return kept[:n]
+
+
 class Layer:
     """Base class: a layer with no parameters that passes data through."""
 
@@ -116,18 +128,12 @@ class Dense(Layer):
         np.matmul(self._x.T, grad_y, out=self.grads["W"])
         # The sum over the batch as a product with a vector of ones, 1^T g:
         # BLAS does it several times faster than np.sum along axis 0.
-        np.matmul(self._ones(grad_y.shape[0], grad_y.dtype), grad_y, out=self.grads["b"])
+        ones = reusable_vector(self._buffers, "ones", grad_y.shape[0], lambda n: np.ones(n, W.dtype))
+        np.matmul(ones, grad_y, out=self.grads["b"])
         if not self.input_grad:
             return None
         grad_x = self.buffer("grad_x", (grad_y.shape[0], W.shape[0]), grad_y.dtype)  # (B, fan_in)
         return np.matmul(grad_y, W.T, out=grad_x)
-
-    def _ones(self, n: int, dtype) -> np.ndarray:
-        """A vector of ``n`` ones, (n,), kept for the next call."""
-        kept = self._buffers.get("ones")
-        if kept is None or len(kept) < n or kept.dtype != dtype:
-            kept = self._buffers["ones"] = np.ones(n, dtype)
-        return kept[:n]
 
     def __repr__(self):
         fan_in, fan_out = self.params["W"].shape

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import reusable_array
+from .layers import reusable_array, reusable_vector
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
@@ -74,7 +74,7 @@ class SoftmaxCrossEntropy:
         underflowed to 0. With smoothing, ``-log p_k = log s - (z_k - m)``
         averaged over the K classes is ``log s - mean_k(z_k - m)``.
         """
-        rows = self._rows(len(labels))
+        rows = reusable_vector(self._buffers, "rows", len(labels), np.arange)  # (B,)
         top = logits.max(axis=1, keepdims=True)               # (B, 1)
         work = reusable_array(self._buffers, "probs", logits.shape, logits.dtype)
         probs = np.subtract(logits, top, out=work)             # (B, K), z - m
@@ -101,16 +101,10 @@ class SoftmaxCrossEntropy:
         grad = self._probs
         if self.smoothing:
             grad -= self.smoothing / grad.shape[1]
-        grad[self._rows(len(self._labels)), self._labels] -= 1 - self.smoothing
+        rows = reusable_vector(self._buffers, "rows", len(self._labels), np.arange)
+        grad[rows, self._labels] -= 1 - self.smoothing
         grad /= len(self._labels)
         return grad
-
-    def _rows(self, n: int) -> np.ndarray:
-        """Row numbers 0 .. n-1, (n,), to pick each row's label column; kept for the next call."""
-        kept = self._buffers.get("rows")
-        if kept is None or len(kept) < n:
-            kept = self._buffers["rows"] = np.arange(n)
-        return kept[:n]
 
     @property
     def probabilities(self) -> np.ndarray:

@@ -407,9 +407,6 @@ def cmd_gradcheck(args) -> int:
     return 0 if ok else 1
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
 
 def default_model() -> Path:
     """The shipped best model: ./models/mnist-best-augmented.npz, else the repository's."""
@@ -450,3 +447,7 @@ def _check_can_listen(host: str, port: int) -> None:
     except OSError as err:
         reason = err.strerror or str(err)
         raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

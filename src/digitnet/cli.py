@@ -407,7 +407,6 @@ def cmd_gradcheck(args) -> int:
     return 0 if ok else 1
 
 
-
 def default_model() -> Path:
     """The shipped best model: ./models/mnist-best-augmented.npz, else the repository's."""
     for candidate in (DEFAULT_MODEL, REPO / DEFAULT_MODEL):

@@ -5,8 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 BENCH_STAMP := $(VENV)/.bench-installed
+LINT_STAMP  := $(VENV)/.lint-installed
 
-.PHONY: setup train seed test gradcheck bench bench-web fuzz serve clean
+.PHONY: setup train seed test gradcheck lint bench bench-web fuzz serve clean
 
 setup: $(STAMP)
 
@@ -34,6 +35,15 @@ gradcheck: $(STAMP)
 ## every test
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+$(LINT_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[lint]'
+	touch $(LINT_STAMP)
+
+## ruff over the code, tests, tools and benchmarks; mypy over the core modules (pyproject's [tool.mypy])
+lint: $(LINT_STAMP)
+	$(BIN)/ruff check src tests tools bench
+	$(BIN)/mypy
 
 $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,web,bench]'

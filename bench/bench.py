@@ -38,6 +38,7 @@ from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 from digitnet import TrainConfig, load_dataset, preset, train  # noqa: E402
 from digitnet.model import Architecture, build_mlp  # noqa: E402
 from digitnet.train import loss_and_accuracy  # noqa: E402
+
 from peers import SeedLiteral, SklearnTrainer, TorchTrainer, seed_parameters_from  # noqa: E402
 
 THREADS = 2
@@ -220,7 +221,8 @@ def seed_benchmark(iterations: int, timing_iterations: int = 10) -> dict:
             literal_costs.append(cost)
     ours_every_100 = ours_costs[::100]
     rel = [abs(a - b) / abs(b) for a, b in zip(ours_every_100, literal_costs)]
-    print(f"seed: digitnet {statistics.median(ours):.4f}s/it, literal {statistics.median(literal_times):.4f}s/it, "
+    print(f"seed: digitnet {statistics.median(ours):.4f}s/it, "
+          f"literal {statistics.median(literal_times):.4f}s/it, "
           f"max rel cost diff {max(rel):.2e}", flush=True)
     return {"iterations": iterations, "digitnet_s_per_iteration": statistics.median(ours),
             "literal_s_per_iteration": statistics.median(literal_times),

@@ -94,7 +94,7 @@ def run(model: Path, seconds: float, clients: int) -> dict:
                     break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"server did not start: {server.stdout.read()}")
+                    raise SystemExit(f"server did not start: {server.stdout.read()}") from None
                 time.sleep(0.1)
         queue = multiprocessing.get_context("spawn").Queue()
         workers = [multiprocessing.get_context("spawn").Process(target=_client, args=(port, seconds, queue))

@@ -32,6 +32,7 @@ def main(case: str) -> None:
             train(dataclasses.replace(preset("seed"), epochs=10), data)
         else:
             from digitnet.model import Architecture, build_mlp
+
             from peers import SeedLiteral, seed_parameters_from
 
             start = build_mlp(Architecture(hidden=(50, 50, 50)), np.random.default_rng(0))

@@ -35,7 +35,9 @@ def over(measured, wanted, fmt) -> str:
 
 def under(measured, wanted, fmt) -> str:
     """How far a figure that should be at least ``wanted`` is below it ("" if it is not)."""
-    return "" if measured >= wanted else f"{fmt.format(wanted - measured)} ({1 - measured / wanted:.0%} short)"
+    if measured >= wanted:
+        return ""
+    return f"{fmt.format(wanted - measured)} ({1 - measured / wanted:.0%} short)"
 
 
 def epoch_table(r) -> list[str]:
@@ -97,16 +99,17 @@ def targets(r) -> tuple[list[str], dict]:
          seed_ratio <= TARGETS["seed_ratio"], over(seed_ratio, TARGETS["seed_ratio"], "{:.2f}")),
         ("epoch time digitnet / PyTorch, wide network", f"<= {TARGETS['wide_ratio']}", f"{wide_ratio:.2f}",
          wide_ratio <= TARGETS["wide_ratio"], over(wide_ratio, TARGETS["wide_ratio"], "{:.2f}")),
-        ("ahead of PyTorch fused Adam at every batch size", "yes", "yes" if fused_ahead else "no", fused_ahead,
-         f"behind at batch {', '.join(behind)}" if behind else ""),
+        ("ahead of PyTorch fused Adam at every batch size", "yes", "yes" if fused_ahead else "no",
+         fused_ahead, f"behind at batch {', '.join(behind)}" if behind else ""),
         ("share of matmul ceiling, wide, batch 2048", f">= {TARGETS['ceiling_share']:.0%}", f"{share:.0%}",
          share >= TARGETS["ceiling_share"],
          under(share * 100, TARGETS["ceiling_share"] * 100, "{:.0f} points")),
         ("seed preset speed-up per iteration vs literal code", f">= {TARGETS['seed_speedup']}x",
-         f"{speedup:.2f}x", speedup >= TARGETS["seed_speedup"], under(speedup, TARGETS["seed_speedup"], "{:.2f}x")),
+         f"{speedup:.2f}x", speedup >= TARGETS["seed_speedup"],
+         under(speedup, TARGETS["seed_speedup"], "{:.2f}x")),
         ("seed costs at every 100th iteration, max relative difference", f"<= {TARGETS['seed_cost_rel']:g}",
-         f"{s['max_relative_cost_difference']:.1e}", s["max_relative_cost_difference"] <= TARGETS["seed_cost_rel"],
-         ""),
+         f"{s['max_relative_cost_difference']:.1e}",
+         s["max_relative_cost_difference"] <= TARGETS["seed_cost_rel"], ""),
         ("seed preset peak memory / literal code", f"<= {TARGETS['seed_memory']}", f"{mem_ratio:.2f}",
          mem_ratio <= TARGETS["seed_memory"], over(mem_ratio, TARGETS["seed_memory"], "{:.2f}")),
         ("default preset: training seconds to 98.0% test accuracy", f"<= {TARGETS['time_to_98']} s",
@@ -135,7 +138,8 @@ def environment_lines(r) -> list[str]:
     ran = "; ".join(f"{part}: `{cmd}`" for part, cmd in commands.items())
     return [f"- date: {env['date']}; commands: {ran}",
             f"- CPU: {env['cpu']} ({env['cores']} cores); Python {env['python']}, NumPy {env['numpy']}, "
-            f"PyTorch {env['torch']}, scikit-learn {env['sklearn']}; {env['threads']} threads for every library",
+            f"PyTorch {env['torch']}, scikit-learn {env['sklearn']}; "
+            f"{env['threads']} threads for every library",
             f"- OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}, OPENBLAS_L2_SIZE={env['OPENBLAS_L2_SIZE']}",
             f"- BLAS (threadpoolctl): {blas}",
             f"- float32 matmul ceiling measured in the same run: {r['ceiling']['gflops']:.0f} GFLOP/s "
@@ -149,7 +153,8 @@ def section(r, title) -> list[str]:
     lines += ["", "### Epoch time (Adam lr 1e-3, batch 128, 55,000 images)", ""] + epoch_table(r)
     lines += ["", "### Step throughput, wide network 784-512-512-10 (16,384 images a pass)", ""]
     lines += throughput_table(r, r["ceiling"]["gflops"])
-    lines += ["", "Share of ceiling counts the FLOPs digitnet actually runs: 6 x batch x sum(fan_in x fan_out),"
+    lines += ["", "Share of ceiling counts the FLOPs digitnet actually runs: "
+              "6 x batch x sum(fan_in x fan_out),"
               " less the first layer's input gradient, which it skips; the ceiling is the best float32 GEMM"
               " rate of three large shapes, measured between the contenders' passes in the same rounds"
               " (this machine's speed drifts within a run).", "",
@@ -157,7 +162,8 @@ def section(r, title) -> list[str]:
               f"- digitnet `--preset seed`: {s['digitnet_s_per_iteration'] * 1000:.0f} ms per iteration; "
               f"the literal blog code (float64): {s['literal_s_per_iteration'] * 1000:.0f} ms; speed-up "
               f"{s['literal_s_per_iteration'] / s['digitnet_s_per_iteration']:.2f}x",
-              f"- costs at iterations 0, 100, ... from the same initial weights ({s['iterations']} iterations):",
+              "- costs at iterations 0, 100, ... from the same initial weights "
+              f"({s['iterations']} iterations):",
               "  digitnet " + ", ".join(f"{c:.6f}" for c in s["digitnet_costs_every_100"]),
               "  literal  " + ", ".join(f"{c:.6f}" for c in s["literal_costs_every_100"]),
               f"  max relative difference {s['max_relative_cost_difference']:.1e}; digitnet's test accuracy "
@@ -165,8 +171,10 @@ def section(r, title) -> list[str]:
               f"- peak RSS: digitnet {mem['digitnet-seed']:.0f} MB, literal {mem['literal-seed']:.0f} MB", "",
               "### Time to 98.0% test accuracy (default preset recipe)", "",
               f"- {t98['recipe']}",
-              f"- digitnet: {t98['digitnet_s']:.1f} s of training" if t98["digitnet_s"] else "- digitnet: not reached",
-              f"- PyTorch, same recipe: {t98['pytorch_s']:.1f} s" if t98["pytorch_s"] else "- PyTorch: not reached",
+              (f"- digitnet: {t98['digitnet_s']:.1f} s of training" if t98["digitnet_s"]
+               else "- digitnet: not reached"),
+              (f"- PyTorch, same recipe: {t98['pytorch_s']:.1f} s" if t98["pytorch_s"]
+               else "- PyTorch: not reached"),
               "", "### Peak memory (RSS, each in a fresh process)", "",
               "| case | MB |", "| --- | --- |"]
     lines += [f"| {k} | {v:.0f} |" for k, v in mem.items()]

@@ -47,7 +47,7 @@ def check_model_bytes(data: bytes, path: Path) -> None:
     except ModelFileError as err:
         _one_line_naming(err, path)
         return
-    probs = model.predict_proba(np.zeros((1, model.architecture.input_size), model.dtype))
+    probs = model.predict_proba(np.zeros((1, model.n_features_in), model.dtype))
     assert np.all(np.isfinite(probs))
 
 

@@ -14,6 +14,7 @@ import pytest
 from digitnet import TrainConfig, train
 from digitnet.checkpoint import load_checkpoint
 from digitnet.errors import CheckpointError, TrainingDiverged, TrainingInterrupted
+from digitnet.hooks import Checkpointing, StopOnRequest
 from digitnet.modelfile import load_model
 from digitnet.npzfile import content_sha256
 
@@ -37,14 +38,19 @@ def config_for(optimizer, **overrides):
 
 
 def stop_after(steps):
-    """A should_stop that asks to stop (as SIGINT would) after ``steps`` polls."""
+    """A stop request (as SIGINT makes one) that turns true after ``steps`` polls."""
     calls = {"n": 0}
 
-    def should_stop():
+    def requested():
         calls["n"] += 1
-        return signal.SIGINT if calls["n"] == steps else 0
+        return calls["n"] == steps
 
-    return should_stop
+    return requested
+
+
+def saving(path, every=None, stop=None):
+    """The hooks the command line adds: checkpoints to ``path``, and a stop request."""
+    return [Checkpointing(path, every)] + ([StopOnRequest(stop)] if stop else [])
 
 
 def same_weights(a, b):
@@ -58,9 +64,9 @@ def test_interrupt_and_resume_is_bit_identical(tiny, tmp_path, optimizer, stop_a
     straight = train(config, tiny)
     path = tmp_path / "checkpoint.npz"
     with pytest.raises(TrainingInterrupted) as err:
-        train(config, tiny, checkpoint_path=path, should_stop=stop_after(stop_at))
-    assert err.value.signal_number == signal.SIGINT and err.value.checkpoint == str(path)
-    resumed = train(config, tiny, checkpoint_path=path, resume=load_checkpoint(path))
+        train(config, tiny, saving(path, stop=stop_after(stop_at)))
+    assert err.value.checkpoint == str(path) and "interrupted at epoch" in str(err.value)
+    resumed = train(config, tiny, saving(path), resume=load_checkpoint(path))
     assert same_weights(straight.model, resumed.model)
     assert [h["train_loss"] for h in straight.history] == [h["train_loss"] for h in resumed.history]
     assert [h["val_loss"] for h in straight.history] == [h["val_loss"] for h in resumed.history]
@@ -75,8 +81,8 @@ def test_resume_is_bit_identical_with_the_accuracy_regularisers(tiny, tmp_path, 
     straight = train(config, tiny)
     path = tmp_path / "checkpoint.npz"
     with pytest.raises(TrainingInterrupted):
-        train(config, tiny, checkpoint_path=path, should_stop=stop_after(21))
-    resumed = train(config, tiny, checkpoint_path=path, resume=load_checkpoint(path))
+        train(config, tiny, saving(path, stop=stop_after(21)))
+    resumed = train(config, tiny, saving(path), resume=load_checkpoint(path))
     assert same_weights(straight.model, resumed.model)
 
 
@@ -87,9 +93,8 @@ def test_n_epochs_then_n_more_equals_2n_straight(tiny, tmp_path, optimizer):
     config = config_for(optimizer, schedule="constant", warmup_epochs=0.0, patience=None)
     straight = train(dataclasses.replace(config, epochs=4), tiny)
     path = tmp_path / "checkpoint.npz"
-    train(dataclasses.replace(config, epochs=2), tiny, checkpoint_path=path, checkpoint_every=1)
-    resumed = train(dataclasses.replace(config, epochs=4), tiny, checkpoint_path=path,
-                    resume=load_checkpoint(path))
+    train(dataclasses.replace(config, epochs=2), tiny, saving(path, 1))
+    resumed = train(dataclasses.replace(config, epochs=4), tiny, saving(path), resume=load_checkpoint(path))
     assert same_weights(straight.model, resumed.model)
     assert len(resumed.history) == 4
 
@@ -99,7 +104,7 @@ def test_float64_resume(tiny, tmp_path):
     straight = train(config, tiny)
     path = tmp_path / "c.npz"
     with pytest.raises(TrainingInterrupted):
-        train(config, tiny, checkpoint_path=path, should_stop=stop_after(10))
+        train(config, tiny, saving(path, stop=stop_after(10)))
     assert same_weights(straight.model, train(config, tiny, resume=load_checkpoint(path)).model)
 
 
@@ -110,7 +115,7 @@ def test_full_batch_resume(tiny, tmp_path):
     straight = train(config, data)
     path = tmp_path / "c.npz"
     with pytest.raises(TrainingInterrupted):
-        train(config, data, checkpoint_path=path, should_stop=stop_after(5))
+        train(config, data, saving(path, stop=stop_after(5)))
     resumed = train(config, data, resume=load_checkpoint(path))
     assert same_weights(straight.model, resumed.model)
     assert resumed.final_train_loss == straight.final_train_loss
@@ -120,11 +125,11 @@ def test_divergence_keeps_last_good_checkpoint(tiny, tmp_path):
     path = tmp_path / "checkpoint.npz"
     good = TrainConfig(hidden=(128, 128, 128), epochs=1, optimizer="momentum", lr=0.01,
                        schedule="constant", patience=None)
-    train(good, tiny, checkpoint_path=path, checkpoint_every=1)
+    train(good, tiny, saving(path, 1))
     before = path.read_bytes()
     bad = dataclasses.replace(good, lr=1e3, epochs=3)
     with pytest.raises(TrainingDiverged) as err:
-        train(bad, tiny, checkpoint_path=path, checkpoint_every=1, resume=load_checkpoint(path))
+        train(bad, tiny, saving(path, 1), resume=load_checkpoint(path))
     assert "lower learning rate" in str(err.value) and "checkpoint is kept" in str(err.value)
     assert path.read_bytes() == before
     load_checkpoint(path)
@@ -140,7 +145,7 @@ def test_divergence_detected_in_both_precisions(tiny, dtype):
 
 def test_checkpoint_for_other_data_is_refused(tiny, mnist_small, tmp_path):
     path = tmp_path / "c.npz"
-    train(config_for("adam", epochs=1), tiny, checkpoint_path=path, checkpoint_every=1)
+    train(config_for("adam", epochs=1), tiny, saving(path, 1))
     with pytest.raises(CheckpointError, match="training images"):
         train(config_for("adam"), mnist_small, resume=load_checkpoint(path))
 
@@ -159,14 +164,16 @@ def rewrite(path, mutate):
 def checkpoint_file(tiny, tmp_path):
     path = tmp_path / "checkpoint.npz"
     with pytest.raises(TrainingInterrupted):
-        train(config_for("adam"), tiny, checkpoint_path=path, should_stop=stop_after(5))
+        train(config_for("adam"), tiny, saving(path, stop=stop_after(5)))
     return path
 
 
 @pytest.mark.parametrize("mutate,words", [
     (lambda a, m: a.__setitem__("order", a["order"][::-1][:100].copy()), "permutation"),
     (lambda a, m: a.__setitem__("order", np.zeros(2000, np.int64)), "permutation"),
-    (lambda a, m: a.__setitem__("opt.M.0", np.zeros((3, 3), np.float32)), "optimizer array"),
+    (lambda a, m: a.__setitem__("opt.m.layer0.W", np.zeros((3, 3), np.float32)), "optimizer array"),
+    (lambda a, m: a.pop("opt.v.layer2.b"), "optimizer state 'v'"),
+    (lambda a, m: a.__setitem__("hook.early_stopping.9", np.zeros(3, np.float32)), "hook array"),
     (lambda a, m: a.pop("param.layer1.W"), "layer1.W"),
     (lambda a, m: m.pop("rng_state"), "incomplete"),
     (lambda a, m: m["rng_state"].__setitem__("bit_generator", "MT19937x"), "incomplete"),
@@ -180,26 +187,28 @@ def test_inconsistent_checkpoints(checkpoint_file, mutate, words):
     assert words in str(err.value) and str(checkpoint_file) in str(err.value)
 
 
-def test_checkpoint_with_textbook_adam_moments_resumes(tiny, tmp_path):
-    """Checkpoints written before Adam kept M = m/(1-b1), V = v/(1-b2) stored m and v."""
-    config = config_for("adam")
+@pytest.mark.parametrize("name,optimizer,lr,weight_decay",
+                         [("adam", "adam", 1e-3, 1e-4), ("momentum", "momentum", 0.02, 0.0)])
+def test_version_1_checkpoints_resume(tiny, tmp_path, name, optimizer, lr, weight_decay):
+    """Files written by digitnet 0.1 (tests/data/checkpoint-v1-*.npz, made by its own code).
+
+    Version 1 kept the optimizer state flat (all weights, then all biases, or
+    one array of everything without weight decay) and Adam's moments pre-scaled
+    (M = m / (1 - b1), V = v / (1 - b2)). Stopped after 20 of 64 steps.
+    """
+    config = config_for(optimizer, hidden=(16,), lr=lr, weight_decay=weight_decay)
     straight = train(config, tiny)
     path = tmp_path / "checkpoint.npz"
-    with pytest.raises(TrainingInterrupted):
-        train(config, tiny, checkpoint_path=path, should_stop=stop_after(20))
-
-    def to_textbook(arrays, meta):
-        for name in [k for k in arrays if k.startswith("opt.M.") or k.startswith("opt.V.")]:
-            factor = np.float32(1 - 0.9) if name.startswith("opt.M.") else np.float32(1 - 0.999)
-            arrays["opt." + name[4].lower() + name[5:]] = arrays.pop(name) * factor
-
-    rewrite(path, to_textbook)
+    path.write_bytes((REPO / "tests" / "data" / f"checkpoint-v1-{name}.npz").read_bytes())
     old = load_checkpoint(path)
-    assert any(k.startswith("m.") for k in old.optimizer_arrays)
-    resumed = train(config, tiny, checkpoint_path=path, resume=old)
-    # Equal up to the float32 rounding of the conversion, carried through 44 more steps.
+    assert old.meta["format_version"] == 1 and old.meta["state"]["step"] == 20
+    kinds = {"adam": {"m", "v"}, "momentum": {"velocity"}}[name]
+    assert set(old.optimizer) == kinds
+    resumed = train(config, tiny, saving(path, every=1), resume=old)
+    # 0.1 computed Adam from M and V: equal up to float32 rounding, carried through 44 more steps.
     for a, b in zip(straight.model.parameters(), resumed.model.parameters()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert load_checkpoint(path).meta["format_version"] == 2     # saved again in today's format
 
 
 def test_tampered_checkpoint(checkpoint_file):
@@ -279,23 +288,23 @@ def test_resume_refuses_changed_settings(tmp_path):
 
 KILL_TARGET = r"""
 import sys, numpy as np
-from digitnet.model import Architecture, build_mlp
-from digitnet.modelfile import save_model
+from digitnet import TrainConfig
+from digitnet.api import arrays_dataset
 from digitnet.checkpoint import save_checkpoint
-from digitnet.optim import Adam
+from digitnet.modelfile import save_model
+from digitnet.train import Trainer
 out = sys.argv[1]
-rng = np.random.default_rng(0)
-model = build_mlp(Architecture(hidden=(1024, 512)), rng)  # ~3.7 MB: saves take a while
-opt = Adam()
-params, grads, decay = model.optimizer_groups()
-grads[0][:] = 1
-opt.step(params, grads, decay)
+data = arrays_dataset(np.zeros((10, 784), np.uint8), np.arange(10))
+trainer = Trainer(TrainConfig(hidden=(1024, 512), validation_size=0), data)  # ~3.7 MB: saves take a while
+params = trainer.model.parameters()
+trainer.optimizer.step(params, [np.ones_like(p) for p in params])
 i = 0
 while True:
-    model.flat_params += 1e-3
-    save_model(out + "/model.npz", model, {"i": i})
-    save_checkpoint(out + "/checkpoint.npz", model, opt, rng, {"epoch": 1, "position": 0, "step": i},
-                    [], None, None, {}, {"dataset": "mnist", "n_train": 10})
+    for p in params:
+        p += 1e-3
+    trainer.state.step = i
+    save_model(out + "/model.npz", trainer.model, {"i": i})
+    save_checkpoint(out + "/checkpoint.npz", trainer)
     if i == 0:
         print("ready", flush=True)
     i += 1

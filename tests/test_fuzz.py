@@ -8,8 +8,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzz_cases import (absurd_idx_header, check_gray_array, check_idx_bytes, check_image_bytes,
-                        check_model_bytes, gray_arrays, idx_seed, image_seed, model_seed, mutated)
+from fuzz_cases import (
+    absurd_idx_header,
+    check_gray_array,
+    check_idx_bytes,
+    check_image_bytes,
+    check_model_bytes,
+    gray_arrays,
+    idx_seed,
+    image_seed,
+    model_seed,
+    mutated,
+)
 
 FUZZ = settings(max_examples=150, derandomize=True, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

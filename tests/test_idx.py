@@ -96,7 +96,8 @@ def test_corrupt_gzip_stream(tmp_path, rng):
 @pytest.mark.parametrize("compress", [False, True])
 @pytest.mark.parametrize("keep", [3, 10, 16, 17, 500, 3 * 784 + 15])
 def test_truncated_at_many_offsets(tmp_path, compress, keep, rng):
-    body = struct.pack(">IIII", IMAGES_MAGIC, 3, 28, 28) + rng.integers(0, 256, 3 * 784, dtype=np.uint8).tobytes()
+    pixels = rng.integers(0, 256, 3 * 784, dtype=np.uint8).tobytes()
+    body = struct.pack(">IIII", IMAGES_MAGIC, 3, 28, 28) + pixels
     path = tmp_path / "cut.idx"
     path.write_bytes(gzip.compress(body[:keep]) if compress else body[:keep])
     with pytest.raises(DataError) as err:

@@ -51,7 +51,8 @@ def test_dropout_gradient_with_fixed_mask(rng):
 
 
 def test_dense_skips_unused_input_gradient(rng):
-    layer = Dense(3, 2, rng, input_grad=False)
+    layer = Dense(3, 2, rng)
+    layer.input_grad = False
     layer.forward(np.ones((4, 3), np.float32))
     assert layer.backward(np.ones((4, 2), np.float32)) is None
     np.testing.assert_allclose(layer.grads["W"], np.full((3, 2), 4.0))
@@ -96,3 +97,30 @@ def test_work_arrays_are_reused_and_grow_only_when_needed():
     assert grown.shape == (256, 50) and not np.shares_memory(big, grown)
     other = reusable_array(store, "y", (256, 10), np.float64)      # another shape or dtype: new
     assert other.shape == (256, 10) and other.dtype == np.float64
+
+
+@pytest.mark.parametrize("make", [lambda rng: Dense(6, 4, rng), lambda rng: ReLU(),
+                                  lambda rng: Dropout(0.5, rng)], ids=["Dense", "ReLU", "Dropout"])
+def test_inference_returns_new_arrays_and_leaves_the_input_alone(rng, make):
+    layer = make(rng)
+    x = rng.standard_normal((5, 6 if isinstance(layer, Dense) else 4)).astype(np.float32)
+    before = x.copy()
+    first = layer.forward(x)
+    kept = first.copy()
+    second = layer.forward(x * 2)
+    np.testing.assert_array_equal(x, before)                 # the caller's input is untouched
+    np.testing.assert_array_equal(first, kept)               # an earlier result is not overwritten
+    assert not np.shares_memory(first, second)
+
+
+@pytest.mark.parametrize("make", [lambda rng: Dense(6, 4, rng), lambda rng: ReLU(),
+                                  lambda rng: Dropout(0.3)], ids=["Dense", "ReLU", "Dropout"])
+def test_layer_spec_round_trip(rng, make):
+    from digitnet.layers import LAYER_TYPES
+
+    layer = make(rng)
+    spec = layer.spec()
+    rebuilt = LAYER_TYPES[spec["type"]].from_spec(spec, {k: v.copy() for k, v in layer.params.items()})
+    assert rebuilt.spec() == spec
+    for name, p in layer.params.items():
+        np.testing.assert_array_equal(rebuilt.params[name], p)

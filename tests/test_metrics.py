@@ -3,8 +3,13 @@
 import numpy as np
 import pytest
 
-from digitnet.metrics import (classification_report, confusion_matrix, format_report,
-                              per_class_scores, wilson_interval)
+from digitnet.metrics import (
+    classification_report,
+    confusion_matrix,
+    format_report,
+    per_class_scores,
+    wilson_interval,
+)
 
 
 def test_confusion_matrix():

@@ -11,7 +11,7 @@ from digitnet.model import Architecture, Network, build_mlp
 
 def test_tiny_network_by_hand():
     rng = np.random.default_rng(0)
-    first, second = Dense(2, 2, rng, np.float64, input_grad=False), Dense(2, 2, rng, np.float64)
+    first, second = Dense(2, 2, rng, np.float64), Dense(2, 2, rng, np.float64)
     first.params["W"][:] = [[1.0, -1.0], [0.5, 1.0]]
     first.params["b"][:] = [0.0, -3.0]
     second.params["W"][:] = [[1.0, 2.0], [3.0, 4.0]]

@@ -26,9 +26,12 @@ def test_round_trip(saved, model, rng):
     loaded, meta = load_model(saved)
     x = rng.random((5, 784), dtype=np.float32)
     np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
-    assert meta["architecture"]["hidden"] == [32, 16]
+    assert meta["layers"] == [{"type": "Dense", "fan_in": 784, "fan_out": 32}, {"type": "ReLU"},
+                              {"type": "Dense", "fan_in": 32, "fan_out": 16}, {"type": "ReLU"},
+                              {"type": "Dense", "fan_in": 16, "fan_out": 10}]
+    assert meta["classes"] == list(range(10)) and loaded.classes == list(range(10))
     assert meta["dataset"] == "mnist" and meta["metrics"]["test_accuracy"] == 0.5
-    assert meta["digitnet_version"] and meta["preprocessing"]["scale"].startswith("pixel / 255")
+    assert meta["digitnet_version"] and meta["preprocessing"]["scale"].startswith("uint8 pixels / 255")
     assert loaded.dtype == np.float32
 
 
@@ -130,8 +133,49 @@ def test_missing_array(saved):
 
 
 def test_absurd_architecture_allocates_nothing(saved):
-    rewrite(saved, lambda a, m: m["architecture"].__setitem__("hidden", [10**9, 10**9]))
-    expect_error(saved, "architecture needs")
+    rewrite(saved, lambda a, m: m["layers"][0].__setitem__("fan_out", 10**9))
+    expect_error(saved, "layer0.W is (784, 32), the layer needs (784, 1000000000)")
+
+
+def test_unknown_layer_type(saved):
+    rewrite(saved, lambda a, m: m["layers"][1].__setitem__("type", "Softplus"))
+    expect_error(saved, "unknown layer type 'Softplus'")
+
+
+def test_a_new_layer_type_saves_and_loads_without_touching_the_loader(tmp_path, rng, monkeypatch):
+    """Register a layer (here a parameterised scaling) and a model file carries it."""
+    from digitnet.layers import LAYER_TYPES, Dense
+    from digitnet.model import Network
+
+    class Scale:
+        PARAMS = ("s",)
+
+        def __init__(self, n):
+            self.params = {"s": np.full(n, 2.0, np.float32)}
+            self.grads = {"s": np.zeros(n, np.float32)}
+
+        def forward(self, x, training=False):
+            return x * self.params["s"]
+
+        def backward(self, grad_y):
+            return grad_y * self.params["s"]
+
+        def spec(self):
+            return {"type": "Scale", "n": int(self.params["s"].size)}
+
+        @classmethod
+        def from_spec(cls, spec, params):
+            layer = cls(int(spec["n"]))
+            layer.params["s"] = params["s"].copy()
+            return layer
+
+    monkeypatch.setitem(LAYER_TYPES, "Scale", Scale)
+    net = Network([Dense(4, 3, rng), Scale(3)], classes=["a", "b", "c"])
+    loaded, meta = load_model(save_model(tmp_path / "m.npz", net))
+    assert [type(layer).__name__ for layer in loaded.layers] == ["Dense", "Scale"]
+    assert meta["layers"][1] == {"type": "Scale", "n": 3} and loaded.classes == ["a", "b", "c"]
+    x = rng.random((2, 4), dtype=np.float32)
+    np.testing.assert_array_equal(loaded.predict_proba(x), net.predict_proba(x))
 
 
 def test_newer_format_version(saved):

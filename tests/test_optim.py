@@ -130,13 +130,15 @@ def test_adam_matches_textbook_over_many_steps():
     m, v = textbook_adam(reference, steps)
     for p, q in zip(ours, reference):
         np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-15)
-    # The kept moments are the textbook ones rescaled.
-    np.testing.assert_allclose(opt.M[0] * (1 - 0.9), m[0], rtol=1e-12)
-    np.testing.assert_allclose(opt.V[0] * (1 - 0.999), v[0], rtol=1e-12)
+    # The kept moments are the textbook ones, one array per parameter.
+    state, scalars = opt.state_dict()
+    assert scalars["t"] == 50 and [a.shape for a in state["m"]] == [(4, 3), (3,)]
+    for kept, textbook in zip(state["m"] + state["v"], m + v):
+        np.testing.assert_allclose(kept, textbook, rtol=1e-12, atol=1e-300)
 
 
 def test_adam_resumes_from_textbook_moments():
-    """A state saved as textbook m and v (older checkpoints) continues the same run."""
+    """A state saved as textbook m and v continues the same run."""
     rng = np.random.default_rng(1)
     start = [rng.standard_normal((4, 3))]
     steps = [[rng.standard_normal((4, 3))] for _ in range(6)]
@@ -147,7 +149,64 @@ def test_adam_resumes_from_textbook_moments():
     resumed = [start[0].copy()]
     m, v = textbook_adam(resumed, steps[:3])
     later = Adam(lr=0.01)
-    later.load_state_dict({"m.0": m[0], "v.0": v[0]}, {"lr": 0.01, "t": 3})
+    later.load_state_dict({"m": [m[0]], "v": [v[0]]}, {"lr": 0.01, "t": 3})
     for grads in steps[3:]:
         later.step(resumed, grads)
     np.testing.assert_allclose(resumed[0], straight[0], rtol=1e-12)
+
+
+def reference_step(name, params, grads, state, t, lr=0.01, momentum=0.9, wd=0.01):
+    """Each optimizer's formula, array by array, in float64 (weights decay, biases do not)."""
+    for i, (p, g) in enumerate(zip(params, grads)):
+        decays = p.ndim > 1
+        if name != "adamw" and decays:
+            g = g + wd * p
+        if name in ("momentum", "nesterov"):
+            v = state.setdefault(i, np.zeros_like(p))
+            v[...] = momentum * v + g
+            p -= lr * (g + momentum * v if name == "nesterov" else v)
+        elif name == "sgd":
+            p -= lr * g
+        else:
+            m, v = state.setdefault(i, (np.zeros_like(p), np.zeros_like(p)))
+            m[...] = 0.9 * m + 0.1 * g
+            v[...] = 0.999 * v + 0.001 * g**2
+            step = lr * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+            p -= step + (lr * wd * p if name == "adamw" and decays else 0)
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adam", "adamw"])
+def test_every_optimizer_matches_its_formula_on_many_arrays(name):
+    """Arrays larger than a piece (cut in place) and small ones (updated together) alike."""
+    from digitnet.foreach import PIECE
+
+    rng = np.random.default_rng(3)
+    shapes = [(300, 250), (250,), (250, 10), (10,), (3, 3), (PIECE,)]
+    assert 300 * 250 > 2 * PIECE                          # the first one spans three pieces
+    start = [rng.standard_normal(shape) for shape in shapes]
+    ours, reference = [p.copy() for p in start], [p.copy() for p in start]
+    opt, state = make_optimizer(name, 0.01, momentum=0.9, weight_decay=0.01), {}
+    for t in range(1, 6):
+        grads = [rng.standard_normal(shape) for shape in shapes]
+        opt.step(ours, grads)
+        reference_step(name, reference, grads, state, t)
+    for p, q in zip(ours, reference):
+        np.testing.assert_allclose(p, q, rtol=1e-11, atol=1e-13)
+
+
+def test_optimizer_state_follows_a_copied_network():
+    """Same shapes, new arrays (a deep-copied network): the state carries over."""
+    rng = np.random.default_rng(4)
+    a = [rng.standard_normal((5, 4)), rng.standard_normal(4)]
+    b = [p.copy() for p in a]
+    steps = [[rng.standard_normal(p.shape) for p in a] for _ in range(4)]
+    one, two = Adam(lr=0.01), Adam(lr=0.01)
+    for grads in steps[:2]:
+        one.step(a, grads)
+        two.step(b, grads)
+    b = [p.copy() for p in b]                 # new arrays, as after copy.deepcopy(network)
+    for grads in steps[2:]:
+        one.step(a, grads)
+        two.step(b, grads)
+    for p, q in zip(a, b):
+        np.testing.assert_array_equal(p, q)

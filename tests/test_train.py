@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from digitnet import TrainConfig, preset, train
+from digitnet.api import evaluate_indices
 from digitnet.errors import ConfigError, TrainingDiverged
-from digitnet.train import evaluate, loss_and_accuracy
+from digitnet.hooks import ProgressBar
+from digitnet.train import loss_and_accuracy
 
 
 def small(**overrides):
@@ -17,7 +19,7 @@ def small(**overrides):
 
 def test_short_run_on_real_mnist_learns(mnist_small):
     result = train(small(hidden=(128,), epochs=3, schedule="constant"), mnist_small)
-    report, probs = evaluate(result.model, mnist_small.x_test, mnist_small.y_test, mnist_small.classes)
+    report, probs = evaluate_indices(result.model, mnist_small.x_test, mnist_small.y_test)
     # 6,000 images seen 3 times: about 92% (the full preset reaches over 98%).
     assert report["test_accuracy"] >= 0.90, report["test_accuracy"]
     assert probs.shape == (10000, 10)
@@ -101,42 +103,57 @@ def test_bad_config_is_a_clear_error(field, value):
 
 
 def test_progress_bar_shows_live_loss_and_accuracy(mnist_small, capsys):
-    train(small(epochs=1), mnist_small, progress=True)
+    train(small(epochs=1), mnist_small, [ProgressBar()])
     err = capsys.readouterr().err
     assert "epoch 1/1" in err and "loss=" in err and "acc=" in err
 
 
-def test_large_batches_are_processed_in_slices_with_the_same_gradient(mnist, monkeypatch):
-    import sys
-
+def test_large_batches_are_processed_in_slices_with_the_same_gradient(mnist):
+    from digitnet.inputs import to_float
     from digitnet.losses import SoftmaxCrossEntropy
     from digitnet.model import Architecture, build_mlp
+    from digitnet.train import gradients
+    from digitnet.variants import InSlices
 
-    train_module = sys.modules["digitnet.train"]
     images, labels = mnist.x_train[:10000], mnist.y_train[:10000]
 
-    def gradient(micro_batch):
-        monkeypatch.setattr(train_module, "MICRO_BATCH", micro_batch)
+    def gradient(compute, x):
         model = build_mlp(Architecture(hidden=(32, 16)), np.random.default_rng(0), np.float64)
-        buffer = np.empty((min(10000, micro_batch), 784))
-        accumulated = np.empty_like(model.flat_grads)
-        loss, correct = train_module._gradient(model, SoftmaxCrossEntropy(), images, labels, buffer,
-                                               accumulated)
-        return loss, correct, model.flat_grads.copy()
+        loss, correct = compute(model, SoftmaxCrossEntropy(), x, labels)
+        return loss, correct, [g.copy() for g in model.gradients()]
 
-    whole = gradient(20000)     # one pass over all 10,000
-    sliced = gradient(4096)     # slices of 4096, 4096 and 1808
+    whole = gradient(gradients, to_float(images, np.float64))            # one pass over all 10,000
+    prepared = []
+    sliced = gradient(InSlices(gradients, 4096, lambda rows: prepared.append(len(rows))
+                               or to_float(rows, np.float64)), images)    # 4096, 4096 and 1808
+    assert prepared == [4096, 4096, 1808]                # each slice made into floats in turn
     assert sliced[0] == pytest.approx(whole[0], rel=1e-12)
     assert sliced[1] == whole[1]
-    np.testing.assert_allclose(sliced[2], whole[2], rtol=1e-10, atol=1e-14)
+    for s, w in zip(sliced[2], whole[2]):
+        np.testing.assert_allclose(s, w, rtol=1e-10, atol=1e-14)
+
+
+def test_full_batch_training_uses_slices_and_matches_one_pass(mnist_small, monkeypatch):
+    """The loop's full-batch path gives the weights of plain steps on the whole batch."""
+    import sys
+
+    import digitnet.variants as variants
+
+    config = dataclasses.replace(preset("seed"), epochs=3, dtype="float64", hidden=(16,))
+    sliced = train(config, mnist_small).model.parameters()        # 6,000 rows: slices of 4096, 1904
+    for module in (variants, sys.modules["digitnet.train"]):
+        monkeypatch.setattr(module, "MICRO_BATCH", 10**6)
+    whole = train(config, mnist_small).model.parameters()
+    for s, w in zip(sliced, whole):
+        np.testing.assert_allclose(s, w, rtol=1e-9, atol=1e-12)
 
 
 def test_adversarial_gradient_is_the_mean_of_clean_and_fgsm_gradients(mnist_small):
     """The FGSM step, worked by hand in float64 and compared with the training loop's."""
-    from digitnet.data import scale_images
+    from digitnet.inputs import to_float
     from digitnet.losses import SoftmaxCrossEntropy
     from digitnet.model import Architecture, build_mlp
-    from digitnet.train import _gradient
+    from digitnet.variants import Adversarial
 
     model = build_mlp(Architecture(hidden=(32,)), np.random.default_rng(0), np.float64)
     loss_fn = SoftmaxCrossEntropy()
@@ -146,15 +163,15 @@ def test_adversarial_gradient_is_the_mean_of_clean_and_fgsm_gradients(mnist_smal
     def gradients_at(x):
         loss_fn.forward(model.forward(x, training=True), labels)
         grad_x = model.backward(loss_fn.backward(), input_grad=True)
-        return model.flat_grads.copy(), grad_x.copy()
+        return [g.copy() for g in model.gradients()], grad_x.copy()
 
-    x = scale_images(images, np.float64)
+    x = to_float(images, np.float64)
     clean, grad_x = gradients_at(x)
     pushed, _ = gradients_at(np.clip(x + eps * np.sign(grad_x), 0, 1))
-    buffer = np.empty((50, 784))
-    _gradient(model, loss_fn, images, labels, buffer, np.empty_like(model.flat_grads), adversarial=eps)
-    np.testing.assert_allclose(model.flat_grads, (clean + pushed) / 2, rtol=1e-10, atol=1e-14)
-    assert not np.allclose(clean, pushed)                       # the push changed something
+    Adversarial(eps)(model, loss_fn, x.copy(), labels)
+    for g, c, p in zip(model.gradients(), clean, pushed):
+        np.testing.assert_allclose(g, (c + p) / 2, rtol=1e-10, atol=1e-14)
+    assert not np.allclose(clean[0], pushed[0])                 # the push changed something
 
 
 def test_input_gradient_against_finite_differences(rng):

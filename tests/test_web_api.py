@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 
 pytest.importorskip("fastapi", reason="the web extras are not installed: pip install -e '.[web]'")
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from digitnet.modelfile import load_model  # noqa: E402
-from digitnet.preprocess import to_mnist  # noqa: E402
-from digitnet.web.app import create_app  # noqa: E402
-from digitnet.web.limits import MAX_BODY_BYTES  # noqa: E402
+from digitnet.modelfile import load_model
+from digitnet.preprocess import to_mnist
+from digitnet.web.app import create_app
+from digitnet.web.limits import MAX_BODY_BYTES
 
-from drawing import draw_digit  # noqa: E402
-from web_helpers import SHIPPED, bomb_png, data_url, mnist_digit, png_bytes  # noqa: E402
+from drawing import draw_digit
+from web_helpers import SHIPPED, bomb_png, data_url, mnist_digit, png_bytes
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_page_and_its_files_are_served_locally(client):
 
 def test_model_info(client, model):
     info = client.get("/api/model").json()
-    assert info["sizes"] == list(model.architecture.sizes)
+    assert info["sizes"] == list(model.sizes)
     assert info["classes"] == [str(i) for i in range(10)] and info["dataset"] == "mnist"
 
 
@@ -56,7 +56,7 @@ def test_pixels_as_is_give_the_models_own_probabilities(client, model, mnist):
     np.testing.assert_allclose(body["probabilities"], expected, rtol=1e-4, atol=1e-6)
     assert body["digit"] == int(expected.argmax()) == mnist.y_test[0]
     assert np.array(body["input"]).shape == (28, 28)
-    assert [len(a) for a in body["activations"]] == list(model.architecture.hidden)
+    assert [len(a) for a in body["activations"]] == list(model.sizes[1:-1])
     assert math.isclose(sum(body["probabilities"]), 1.0, rel_tol=1e-6)
 
 
@@ -74,7 +74,8 @@ def test_base64_upload_and_raw_image_give_the_same_answer(client, digit):
     as_json = _predict_json(client, image=data_url(picture)).json()
     plain_base64 = _predict_json(client, image=base64.b64encode(png_bytes(picture)).decode()).json()
     upload = client.post("/api/predict", files={"file": ("d.png", png_bytes(picture), "image/png")}).json()
-    raw = client.post("/api/predict", content=png_bytes(picture), headers={"content-type": "image/png"}).json()
+    raw = client.post("/api/predict", content=png_bytes(picture),
+                      headers={"content-type": "image/png"}).json()
     assert as_json["digit"] == plain_base64["digit"] == upload["digit"] == raw["digit"] == digit
     assert as_json["probabilities"] == upload["probabilities"] == raw["probabilities"]
 
@@ -116,7 +117,8 @@ def test_nan_and_infinity_are_refused(client):
 
 
 def test_malformed_json_and_unknown_content_types(client):
-    response = client.post("/api/predict", content=b'{"pixels": [', headers={"content-type": "application/json"})
+    response = client.post("/api/predict", content=b'{"pixels": [',
+                           headers={"content-type": "application/json"})
     assert response.status_code == 422 and "JSON" in response.json()["detail"]
     response = client.post("/api/predict", content=b"7", headers={"content-type": "text/plain"})
     assert response.status_code == 415
@@ -164,7 +166,8 @@ def test_history_and_evaluation(client, model, mnist):
     assert ev["accuracy"] == pytest.approx(np.trace(cm) / 10000)
     mistakes = ev["misclassified"]
     assert 0 < len(mistakes) <= 20
-    assert all(m["true"] != m["predicted"] and m["png"].startswith("data:image/png;base64,") for m in mistakes)
+    assert all(m["true"] != m["predicted"] and m["png"].startswith("data:image/png;base64,")
+               for m in mistakes)
     confidences = [m["confidence"] for m in mistakes]
     assert confidences == sorted(confidences, reverse=True)
 

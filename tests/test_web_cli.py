@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("uvicorn", reason="the web extras are not installed")
 
-from web_helpers import SHIPPED  # noqa: E402
+from web_helpers import SHIPPED
 
 
 def _free_port():
@@ -74,7 +74,8 @@ def test_port_in_use_is_one_line():
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "digitnet", "serve", str(SHIPPED), "--port", str(port)],
+        result = subprocess.run([sys.executable, "-m", "digitnet", "serve", str(SHIPPED),
+                                 "--port", str(port)],
                                 capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0 and "cannot listen" in result.stderr
@@ -83,6 +84,7 @@ def test_port_in_use_is_one_line():
 def test_bad_model_file_is_one_line(tmp_path):
     bad = tmp_path / "model.npz"
     bad.write_bytes(b"not a model")
-    result = subprocess.run([sys.executable, "-m", "digitnet", "serve", str(bad), "--port", str(_free_port())],
+    result = subprocess.run([sys.executable, "-m", "digitnet", "serve", str(bad),
+                             "--port", str(_free_port())],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and str(bad) in result.stderr and "Traceback" not in result.stderr

@@ -8,13 +8,13 @@ and match the documented response schema.
 import pytest
 
 pytest.importorskip("schemathesis", reason="the web test extras are not installed")
-from hypothesis import HealthCheck, settings  # noqa: E402
-import schemathesis  # noqa: E402
-from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: E402
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from digitnet.web.app import create_app  # noqa: E402
+from digitnet.web.app import create_app
 
-from web_helpers import SHIPPED  # noqa: E402
+from web_helpers import SHIPPED
 
 app = create_app(SHIPPED)
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)

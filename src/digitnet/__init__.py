@@ -2,24 +2,44 @@
 
 The public API::
 
-    from digitnet import load_dataset, preset, train, evaluate, save_model, load_model
+    import digitnet as dn
+    net = dn.fit(X, y, hidden=(128,), epochs=10)     # X (n_samples, n_features): uint8 or floats
+    net.predict(X_new); net.predict_proba(X_new)
+    dn.evaluate(net, X_test, y_test)                 # accuracy, CI, per-class scores, confusion
+    dn.save_model("model.npz", net); net, meta = dn.load_model("model.npz")
+
+and for MNIST the command line's own path: ``dn.train(dn.preset("quick"), dn.load_dataset())``.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
+from .api import evaluate, fit
 from .config import PRESETS, TrainConfig, preset
-from .data import Dataset, load_dataset, scale_images
-from .errors import (ConfigError, DataError, DigitnetError, ImageError, ModelFileError,
-                     TrainingDiverged)
-from .layers import Dense, Dropout, ReLU
+from .data import Dataset, load_dataset
+from .errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    DigitnetError,
+    ImageError,
+    InputError,
+    ModelFileError,
+    TrainingDiverged,
+    TrainingInterrupted,
+)
+from .hooks import Checkpointing, EarlyStopping, Hook, OnEpochEnd, ProgressBar, StopOnRequest
+from .layers import Dense, Dropout, Layer, ReLU
 from .losses import SoftmaxCrossEntropy, log_softmax, softmax
 from .model import Architecture, Network, build_mlp
-from .optim import SGD, Adam, make_optimizer
-from .train import TrainResult, train
+from .modelfile import load_model, save_model
+from .optim import SGD, Adam, Optimizer, make_optimizer
+from .train import Trainer, TrainResult, train, train_step
 
 __all__ = [
-    "Adam", "Architecture", "ConfigError", "DataError", "Dataset", "Dense", "DigitnetError",
-    "Dropout", "ImageError", "ModelFileError", "Network", "PRESETS", "ReLU", "SGD",
-    "SoftmaxCrossEntropy", "TrainConfig", "TrainResult", "TrainingDiverged", "build_mlp",
-    "load_dataset", "log_softmax", "make_optimizer", "preset", "scale_images", "softmax", "train",
+    "PRESETS", "SGD", "Adam", "Architecture", "CheckpointError", "Checkpointing", "ConfigError",
+    "DataError", "Dataset", "Dense", "DigitnetError", "Dropout", "EarlyStopping", "Hook", "ImageError",
+    "InputError", "Layer", "ModelFileError", "Network", "OnEpochEnd", "Optimizer", "ProgressBar", "ReLU",
+    "SoftmaxCrossEntropy", "StopOnRequest", "TrainConfig", "TrainResult", "Trainer", "TrainingDiverged",
+    "TrainingInterrupted", "build_mlp", "evaluate", "fit", "load_dataset", "load_model", "log_softmax",
+    "make_optimizer", "preset", "save_model", "softmax", "train", "train_step",
 ]

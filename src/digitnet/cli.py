@@ -13,19 +13,14 @@ import json
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
-from .augment import AUGMENTATIONS
 from .config import PRESETS, TrainConfig, preset
 from .data import DATASETS, load_dataset
 from .errors import ConfigError, DigitnetError, TrainingInterrupted
-from .fileio import write_json
-from .optim import OPTIMIZERS
-from .schedules import SCHEDULES
 
 
 # The most accurate shipped model, trained on distorted digits: the better one
@@ -54,29 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a network and evaluate it on the test set")
     train.add_argument("--preset", default="quick", choices=sorted(PRESETS),
                        help="named configuration (default: quick); flags below override it")
-    _data_flags(train, "mnist or fashion-mnist (default: the preset's, mnist)")
-    train.add_argument("--hidden", type=_hidden, help="hidden layer sizes, e.g. 128,64")
-    train.add_argument("--epochs", type=int, help="passes over the data (iterations when full batch)")
-    train.add_argument("--batch-size", type=int, help="examples per step; 0 = full batch")
-    train.add_argument("--lr", type=float, help="learning rate")
-    train.add_argument("--optimizer", choices=OPTIMIZERS)
-    train.add_argument("--momentum", type=float)
-    train.add_argument("--weight-decay", type=float, help="L2 coefficient on weights")
-    train.add_argument("--dropout", type=float, help="dropout after each hidden layer")
-    train.add_argument("--input-dropout", type=float, help="dropout on the input pixels")
-    train.add_argument("--label-smoothing", type=float, help="label smoothing eps (0 = off)")
-    train.add_argument("--max-norm", type=float, help="cap on each unit's weight-vector length (0 = off)")
-    train.add_argument("--adversarial", type=float, metavar="EPS",
-                       help="FGSM adversarial training step on [0, 1] pixels (0 = off)")
-    train.add_argument("--augment", choices=sorted(AUGMENTATIONS),
-                       help="random distortions of each batch")
-    train.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule")
-    train.add_argument("--warmup-epochs", type=float, help="linear warm-up before the cosine schedule")
-    train.add_argument("--patience", type=int, help="early-stopping patience in epochs; 0 disables")
-    train.add_argument("--validation-size", type=int, help="training images held out (default 5000)")
-    train.add_argument("--train-limit", type=int, help="use only this many training images")
-    train.add_argument("--dtype", choices=("float32", "float64"))
-    train.add_argument("--seed", type=int, help="random seed (default 0)")
+    _config_flags(train)
+    train.add_argument("--data-dir", type=Path, help="folder holding the IDX files")
     train.add_argument("--out", type=Path, help="output folder (default runs/<preset>-<time>)")
     train.add_argument("--checkpoint-every", type=int, metavar="N",
                        help="write OUT/checkpoint.npz every N epochs (Ctrl-C always writes one)")
@@ -112,6 +86,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--data-dir", type=Path, help="folder holding the test set's IDX files")
     return parser
+
+
+# Configuration fields that are not flags: set by --preset (preset) or only
+# meaningful from Python.
+NOT_FLAGS = ("preset",)
+
+
+def _config_flags(parser) -> None:
+    """One flag per TrainConfig field (``lr`` -> ``--lr``), help and choices from the field."""
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in NOT_FLAGS:
+            continue
+        kind = type(f.default) if f.default is not None else int
+        options = {"help": f.metadata.get("help"), "choices": f.metadata.get("choices"),
+                   "metavar": f.metadata.get("metavar"), "type": {tuple: _hidden}.get(kind, kind)}
+        parser.add_argument("--" + f.name.replace("_", "-"),
+                            **{k: v for k, v in options.items() if v is not None})
 
 
 def _data_flags(parser, dataset_help="mnist or fashion-mnist (default: the model's)"):
@@ -150,20 +141,11 @@ def _printer(as_json: bool):
 
 
 def _config_from_args(args):
-    config = preset(args.preset)
-    overrides = {
-        "dataset": args.dataset, "hidden": args.hidden, "epochs": args.epochs,
-        "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
-        "momentum": args.momentum, "weight_decay": args.weight_decay, "dropout": args.dropout,
-        "input_dropout": args.input_dropout, "label_smoothing": args.label_smoothing,
-        "max_norm": args.max_norm, "adversarial": args.adversarial, "augment": args.augment,
-        "warmup_epochs": args.warmup_epochs,
-        "schedule": args.schedule, "validation_size": args.validation_size,
-        "train_limit": args.train_limit, "dtype": args.dtype, "seed": args.seed,
-    }
-    config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    if args.patience is not None:
-        config.patience = args.patience or None
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+                 if f.name not in NOT_FLAGS and getattr(args, f.name) is not None}
+    config = dataclasses.replace(preset(args.preset), **overrides)
+    if args.patience == 0:
+        config.patience = None
     return config.validate()
 
 
@@ -176,7 +158,7 @@ class StopRequests:
     """
 
     def __init__(self, say):
-        self.signal_number = 0
+        self.signal_number = 0   # the signal that asked to stop (0: none), for the exit status
         self.say = say
 
     def install(self) -> None:
@@ -190,8 +172,9 @@ class StopRequests:
         self.say("digitnet: stopping after this step and saving a checkpoint "
                  "(Ctrl-C again to quit at once)")
 
-    def __call__(self) -> int:
-        return self.signal_number
+    def __call__(self) -> bool:
+        """Whether a stop was requested (polled by the StopOnRequest hook)."""
+        return self.signal_number != 0
 
     def restore(self) -> None:
         """Back to Python's usual Ctrl-C (KeyboardInterrupt) once training is over."""
@@ -212,8 +195,9 @@ RESUMABLE_FLAGS = ("epochs", "checkpoint_every", "data_dir", "json", "no_plots",
 
 def _resume_config(args):
     from .checkpoint import load_checkpoint
+    from .runs import checkpoint_path
 
-    checkpoint = load_checkpoint(args.resume / "checkpoint.npz")
+    checkpoint = load_checkpoint(checkpoint_path(args.resume))
     changed = [name for name, value in vars(args).items()
                if name not in RESUMABLE_FLAGS + ("command", "preset") and value not in (None, False)]
     if changed or args.preset != "quick" or args.out not in (None, args.resume):
@@ -226,9 +210,11 @@ def _resume_config(args):
 
 
 def cmd_train(args) -> int:
-    from .modelfile import save_model
+    from .api import evaluate_indices
+    from .hooks import Checkpointing, ProgressBar, StopOnRequest
     from .metrics import format_report
-    from .train import evaluate, train
+    from .runs import checkpoint_path, default_dir, write_run
+    from .train import train
 
     say = _printer(args.json)
     checkpoint = None
@@ -237,10 +223,10 @@ def cmd_train(args) -> int:
         out = args.resume
     else:
         config = _config_from_args(args)
-        out = args.out or Path("runs") / f"{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+        out = args.out or default_dir(args.preset)
     data = load_dataset(config.dataset, args.data_dir, config.validation_size,
                         train_limit=config.train_limit)
-    arch = "-".join(str(s) for s in (784, *config.hidden, 10))
+    arch = "-".join(str(s) for s in (data.n_features, *config.hidden, len(data.classes)))
     batch = "full batch" if config.batch_size == 0 else f"batch {config.batch_size}"
     say(f"digitnet {__version__}: training {arch} on {data.name} "
         f"({len(data.x_train):,} train, {len(data.x_val):,} validation images from {data.source})")
@@ -251,14 +237,16 @@ def cmd_train(args) -> int:
         say(f"resuming from {checkpoint.path}: epoch {done['epoch']}, step {done['step']}")
 
     stop = StopRequests(_printer(True))  # to stderr
+    hooks = [Checkpointing(checkpoint_path(out), args.checkpoint_every), StopOnRequest(stop)]
+    if sys.stderr.isatty() and not args.json:
+        hooks.insert(0, ProgressBar())
     stop.install()
     try:
-        result = train(config, data, log=say, progress=sys.stderr.isatty() and not args.json,
-                       checkpoint_path=out / "checkpoint.npz", checkpoint_every=args.checkpoint_every,
-                       resume=checkpoint, should_stop=stop)
+        result = train(config, data, hooks, resume=checkpoint, log=say)
         stop.restore()
     except TrainingInterrupted as err:
-        stop.exit_on_next(128 + err.signal_number)
+        status = 128 + stop.signal_number
+        stop.exit_on_next(status)
         print(f"digitnet: {err}", file=sys.stderr)
         if err.checkpoint:
             print(f"resume with: digitnet train --resume {out}", file=sys.stderr)
@@ -266,35 +254,14 @@ def cmd_train(args) -> int:
         # and a further Ctrl-C there would end the process with a traceback.
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(128 + err.signal_number)
-    report, probs = evaluate(result.model, data.x_test, data.y_test, data.classes)
+        os._exit(status)
+    report, probs = evaluate_indices(result.model, data.x_test, data.y_test)
     unit = "iterations" if config.batch_size == 0 else "epochs"
     say(f"trained in {result.train_seconds:.1f}s ({len(result.history)} {unit}"
         + (f", best epoch {result.best_epoch}" if result.best_epoch != len(result.history) else "") + ")")
     say(format_report(report, data.classes))
-
-    best = result.history[result.best_epoch - 1]
-    metrics = {
-        "test_accuracy": report["test_accuracy"], "accuracy_ci95": report["accuracy_ci95"],
-        "val_accuracy": best["val_accuracy"], "train_loss": best["train_loss"],
-        "final_train_loss": result.final_train_loss,
-    }
-    metadata = {
-        "dataset": data.name, "classes": list(data.classes), "preset": config.preset,
-        "config": config.to_dict(), "metrics": metrics, "train_seconds": result.train_seconds,
-        "epochs_run": len(result.history), "best_epoch": result.best_epoch, "history": result.history,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "numpy_version": np.__version__,
-    }
-    model_path = save_model(out / "model.npz", result.model, metadata)
-    write_json(out / "history.json", result.history)
-    write_json(out / "report.json", report)
-    plots = []
-    if not args.no_plots:
-        from .plots import plot_run
-
-        plots = plot_run(out, result.history, report, result.model, data, probs,
-                         log_every=config.log_every if config.batch_size == 0 else 1)
+    written = write_run(out, result, config, data, report, probs, plots=not args.no_plots)
+    model_path, plots = written[0], written[3:]
     say(f"wrote {model_path}, {out / 'history.json'}" + (f" and {len(plots)} plots" if plots else ""))
     say(f"test accuracy: {100 * report['test_accuracy']:.2f}%")
     if args.json:
@@ -319,15 +286,15 @@ def _load_model_and_data(model_path: Path, dataset: str | None, data_dir: Path |
 
 
 def cmd_evaluate(args) -> int:
+    from .api import evaluate_indices
     from .metrics import format_report
-    from .train import evaluate
 
     model, meta, data = _load_model_and_data(args.model, args.dataset, args.data_dir)
-    report, _ = evaluate(model, data.x_test, data.y_test, data.classes)
+    report, _ = evaluate_indices(model, data.x_test, data.y_test)
     if args.json:
         print(json.dumps({"model": str(args.model), "dataset": data.name, **report}))
     else:
-        print(f"{args.model}: {'-'.join(map(str, model.architecture.sizes))} on the {data.name} "
+        print(f"{args.model}: {'-'.join(map(str, model.sizes))} on the {data.name} "
               f"test set ({len(data.x_test):,} images)")
         print(format_report(report, data.classes))
     return 0
@@ -338,7 +305,7 @@ def cmd_predict(args) -> int:
     from .preprocess import image_to_input
 
     model, meta = load_model(args.model)
-    classes = meta.get("classes") or [str(i) for i in range(model.architecture.output_size)]
+    classes = [str(c) for c in model.classes]
     inputs = np.stack([image_to_input(path) for path in args.images])  # (N, 784)
     probs = model.predict_proba(inputs.astype(model.dtype))
     predictions = []
@@ -368,24 +335,17 @@ def _save_input(path: Path, x: np.ndarray) -> None:
 
 
 def cmd_plot(args) -> int:
+    from .api import evaluate_indices
     from .plots import plot_run
-    from .train import evaluate
+    from .runs import read_run
 
-    run_dir = args.run_dir
-    history_path = run_dir / "history.json"
-    if not history_path.is_file():
-        raise ConfigError(f"{history_path}: not found (is {run_dir} a training run folder?)")
-    try:
-        history = json.loads(history_path.read_text())
-        if not isinstance(history, list) or not all("train_loss" in h for h in history):
-            raise ValueError("not a list of epoch records")
-    except (ValueError, TypeError) as err:
-        raise ConfigError(f"{history_path}: not a digitnet history ({err})") from None
-    model, meta, data = _load_model_and_data(run_dir / "model.npz", args.dataset, args.data_dir)
-    report, probs = evaluate(model, data.x_test, data.y_test, data.classes)
-    config = meta.get("config", {})
+    run = read_run(args.run_dir)
+    name = args.dataset or run.meta.get("dataset", "mnist")
+    data = load_dataset(name, args.data_dir, validation_size=0)
+    report, probs = evaluate_indices(run.model, data.x_test, data.y_test)
+    config = run.meta.get("config", {})
     every = config.get("log_every", 1) if config.get("batch_size") == 0 else 1
-    for path in plot_run(run_dir, history, report, model, data, probs, log_every=every):
+    for path in plot_run(args.run_dir, run.history, report, run.model, data, probs, log_every=every):
         print(f"wrote {path}")
     return 0
 

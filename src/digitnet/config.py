@@ -10,10 +10,21 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from typing import Any
+
+import numpy as np
+
 from .augment import AUGMENTATIONS
 from .errors import ConfigError
 from .optim import OPTIMIZERS
 from .schedules import SCHEDULES
+
+DATASET_NAMES = ("mnist", "fashion-mnist")
+
+
+def _flag(default: Any, help: str, **options: Any) -> Any:
+    """A configuration field that is also a ``digitnet train`` flag (see :mod:`digitnet.cli`)."""
+    return dataclasses.field(default=default, metadata={"help": help, **options})
 
 
 @dataclass
@@ -23,7 +34,7 @@ class TrainConfig:
     Attributes
     ----------
     dataset : str
-        "mnist" or "fashion-mnist".
+        "mnist" or "fashion-mnist" (the command line); "arrays" for :func:`digitnet.fit`.
     hidden : tuple of int
         Hidden layer widths.
     epochs : int
@@ -60,7 +71,7 @@ class TrainConfig:
     train_limit : int or None
         Use only the first N training images (quick experiments, tests).
     label_smoothing : float
-        Target ``(1 - eps) * onehot + eps / 10`` instead of one-hot (0: off).
+        Target ``(1 - eps) * onehot + eps / K`` instead of one-hot (0: off).
     max_norm : float
         Cap on each unit's incoming weight-vector length, applied after
         every step (0: off).
@@ -73,34 +84,36 @@ class TrainConfig:
         The preset this configuration started from ("custom" if none).
     """
 
-    dataset: str = "mnist"
-    hidden: tuple[int, ...] = (256, 128)
-    epochs: int = 10
-    batch_size: int = 128
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    dropout: float = 0.0
-    input_dropout: float = 0.0
-    schedule: str = "cosine"
-    warmup_epochs: float = 0.0
-    validation_size: int = 5000
-    patience: int | None = 5
-    seed: int = 0
-    dtype: str = "float32"
-    log_every: int = 1
-    train_limit: int | None = None
-    label_smoothing: float = 0.0
-    max_norm: float = 0.0
-    adversarial: float = 0.0
-    augment: str = "none"
+    dataset: str = _flag("mnist", "mnist or fashion-mnist (default: the preset's, mnist)",
+                         choices=DATASET_NAMES)
+    hidden: tuple[int, ...] = _flag((256, 128), "hidden layer sizes, e.g. 128,64")
+    epochs: int = _flag(10, "passes over the data (iterations when full batch)")
+    batch_size: int = _flag(128, "examples per step; 0 = full batch")
+    optimizer: str = _flag("adam", "sgd, momentum, nesterov, adam or adamw", choices=OPTIMIZERS)
+    lr: float = _flag(1e-3, "learning rate")
+    momentum: float = _flag(0.9, "momentum for the momentum and nesterov optimizers")
+    weight_decay: float = _flag(0.0, "L2 coefficient on weights")
+    dropout: float = _flag(0.0, "dropout after each hidden layer")
+    input_dropout: float = _flag(0.0, "dropout on the input pixels")
+    schedule: str = _flag("cosine", "learning-rate schedule", choices=SCHEDULES)
+    warmup_epochs: float = _flag(0.0, "linear warm-up before the cosine schedule")
+    validation_size: int = _flag(5000, "training images held out (default 5000)")
+    patience: int | None = _flag(5, "early-stopping patience in epochs; 0 disables")
+    seed: int = _flag(0, "random seed (default 0)")
+    dtype: str = _flag("float32", "float32 or float64", choices=("float32", "float64"))
+    log_every: int = _flag(1, "log the cost every this many epochs (iterations when full batch)")
+    train_limit: int | None = _flag(None, "use only this many training images")
+    label_smoothing: float = _flag(0.0, "label smoothing eps (0 = off)")
+    max_norm: float = _flag(0.0, "cap on each unit's weight-vector length (0 = off)")
+    adversarial: float = _flag(0.0, "FGSM adversarial training step on [0, 1] pixels (0 = off)",
+                               metavar="EPS")
+    augment: str = _flag("none", "random distortions of each batch", choices=tuple(sorted(AUGMENTATIONS)))
     preset: str = "custom"
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         """Check ranges and names; raise ConfigError with a one-line message."""
         problems = []
-        if not self.hidden or any(h < 1 for h in self.hidden):
+        if not self.hidden or any(not isinstance(h, (int, np.integer)) or h < 1 for h in self.hidden):
             problems.append("hidden sizes must be positive integers")
         if self.epochs < 1:
             problems.append("epochs must be at least 1")
@@ -139,7 +152,7 @@ class TrainConfig:
         return self
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
+    def from_dict(cls, values: dict) -> TrainConfig:
         """Rebuild a configuration saved with :meth:`to_dict`."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
@@ -147,8 +160,12 @@ class TrainConfig:
             raise ConfigError(f"unknown configuration fields {sorted(unknown)}")
         values = dict(values)
         if "hidden" in values:
-            values["hidden"] = tuple(values["hidden"])
-        return cls(**values).validate()
+            hidden = values["hidden"]
+            values["hidden"] = (hidden,) if isinstance(hidden, int) else tuple(hidden)
+        try:
+            return cls(**values).validate()
+        except TypeError as err:   # a value of the wrong type, e.g. epochs="ten"
+            raise ConfigError(f"invalid configuration value ({err})") from None
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

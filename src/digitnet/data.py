@@ -44,7 +44,7 @@ class DatasetInfo:
 
     name: str
     sha256: dict[str, str]  # file stem -> SHA-256 of the decompressed content
-    classes: tuple[str, ...]
+    classes: tuple  # labels: ints 0-9 for MNIST, names for Fashion-MNIST
     mirrors: tuple[str, ...]
 
 
@@ -57,7 +57,7 @@ DATASETS = {
             "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
             "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
         },
-        classes=tuple(str(d) for d in range(10)),
+        classes=tuple(range(10)),
         mirrors=(
             "https://ossci-datasets.s3.amazonaws.com/mnist/",
             "https://storage.googleapis.com/cvdf-datasets/mnist/",
@@ -92,12 +92,12 @@ class Dataset:
     ----------
     name : str
         ``"mnist"`` or ``"fashion-mnist"``.
-    x_train, x_val, x_test : ndarray of uint8, shape (n, 784)
-        Flattened images, 0 = background, 255 = full ink.
+    x_train, x_val, x_test : ndarray, shape (n, n_features)
+        uint8 pixels (flattened images, 0 = background, 255 = full ink) or floats.
     y_train, y_val, y_test : ndarray of int64, shape (n,)
-        Class indices 0-9.
-    classes : tuple of str
-        Names of the ten classes.
+        Class indices 0 .. K-1.
+    classes : tuple
+        The label of each class index (ints 0-9 for MNIST, names for Fashion-MNIST).
     source : str
         The folder the files were read from.
     """
@@ -109,8 +109,12 @@ class Dataset:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
-    classes: tuple[str, ...]
+    classes: tuple
     source: str
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x_train.shape[1])
 
 
 def dataset_info(name: str) -> DatasetInfo:

@@ -26,24 +26,25 @@ class TrainingDiverged(DigitnetError):
     """The loss became NaN or infinite during training."""
 
 
-class ConfigError(DigitnetError):
+class ConfigError(DigitnetError, ValueError):
     """A configuration value is out of range or inconsistent."""
 
 
+class InputError(DigitnetError, ValueError):
+    """Arrays handed to the Python API have the wrong shape, dtype or values."""
+
+
 class TrainingInterrupted(DigitnetError):
-    """Training was stopped by a signal after saving a checkpoint.
+    """Training stopped because a stop was requested, after saving a checkpoint.
 
     Attributes
     ----------
-    signal_number : int
-        The signal that asked to stop (SIGINT or SIGTERM).
     checkpoint : str or None
-        Where the state was saved.
+        Where the state was saved (None without a checkpoint path).
     """
 
-    def __init__(self, message: str, signal_number: int, checkpoint: str | None):
+    def __init__(self, message: str, checkpoint: str | None = None):
         super().__init__(message)
-        self.signal_number = signal_number
         self.checkpoint = checkpoint
 
 

@@ -46,8 +46,9 @@ def atomic_open(path: str | Path, mode: str = "wb"):
         raise
 
 
-def write_json(path: str | Path, obj) -> None:
-    """Write ``obj`` as indented JSON, atomically."""
+def write_json(path: str | Path, obj) -> Path:
+    """Write ``obj`` as indented JSON, atomically; return the path."""
     with atomic_open(path, "w") as f:
         json.dump(obj, f, indent=2)
         f.write("\n")
+    return Path(path)

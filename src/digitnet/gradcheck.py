@@ -11,7 +11,7 @@ backward pass typically shows up as an error of 1e-2 or worse.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -7,19 +7,45 @@ Every layer has ``forward(x, training)`` and ``backward(grad_y)``:
 * ``backward`` receives ``dL/dy`` (same shape as ``y``), writes the gradient
   of each parameter into ``self.grads`` (same keys as ``self.params``) and
   returns ``dL/dx``. It never changes the weights: that is the optimizer's job.
-  It may overwrite ``grad_y`` (ReLU and Dropout work in place), which the
-  caller no longer needs.
 
-Arrays are batch first: one row per example.
+Arrays are batch first: one row per example. Parameters are plain NumPy
+arrays owned by their layer, so a copied or unpickled layer is a working one.
+
+Two contracts, one for each mode (``backward`` works after either):
+
+* ``training=False`` (inference: no dropout) returns fresh arrays and never
+  changes ``x``;
+* ``training=True`` writes into work arrays the layer keeps from step to step
+  (no allocation per step), so its result is overwritten by the next call,
+  and ``backward`` may overwrite ``grad_y``. Only the training step uses it.
+
+A layer describes itself with :meth:`spec` (type and sizes, JSON-ready) and is
+rebuilt by ``from_spec`` from that spec and its arrays: model files store a
+list of specs, so a new layer type saves and loads without touching the loader.
 """
 
 from __future__ import annotations
 
+from typing import Any, ClassVar, Protocol
+
 import numpy as np
 
 
+class Layer(Protocol):
+    """What the network needs from a layer (``typing.Protocol``)."""
+
+    params: dict[str, np.ndarray]
+    grads: dict[str, np.ndarray]
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray: ...
+
+    def backward(self, grad_y: np.ndarray) -> np.ndarray | None: ...
+
+    def spec(self) -> dict[str, Any]: ...
+
+
 def reusable_array(store: dict, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-    """A work array of ``shape`` kept in ``store`` from call to call.
+    """A work array of ``shape`` kept in ``store`` from call to call (training only).
 
     Training runs thousands of steps with the same batch size; writing each
     step's outputs into arrays allocated once (NumPy's ``out=``) saves the
@@ -48,29 +74,32 @@ def reusable_vector(store: dict, name: str, n: int, make) -> np.ndarray:
     return kept[:n]
 
 
-class Layer:
-    """Base class: a layer with no parameters that passes data through."""
+class WorkArrays:
+    """Mixin: named work arrays for training, left out when the layer is copied."""
 
-    def __init__(self):
-        self.params: dict[str, np.ndarray] = {}
-        self.grads: dict[str, np.ndarray] = {}
-        self._buffers: dict[str, np.ndarray] = {}
+    _work: dict[str, np.ndarray]
 
-    def buffer(self, name: str, shape: tuple[int, int], dtype) -> np.ndarray:
+    def work(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
         """A reusable work array of ``shape``: see :func:`reusable_array`."""
-        return reusable_array(self._buffers, name, shape, dtype)
+        if not hasattr(self, "_work"):
+            self._work = {}
+        return reusable_array(self._work, name, shape, dtype)
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        return x
+    def __getstate__(self) -> dict:
+        # Work arrays and cached activations are scratch space, rebuilt on the
+        # next training step: a pickled layer holds only what defines it.
+        return {k: v for k, v in self.__dict__.items() if k not in self._scratch}
 
-    def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        return grad_y
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        for name in self._scratch:
+            setattr(self, name, None)
+        self._work = {}
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+    _scratch: ClassVar[tuple[str, ...]] = ("_work",)
 
 
-class Dense(Layer):
+class Dense(WorkArrays):
     """Fully connected layer ``y = x @ W + b``.
 
     Parameters
@@ -80,10 +109,14 @@ class Dense(Layer):
     rng : np.random.Generator
         Source of the initial weights.
     dtype : float32 (default) or float64
+
+    Attributes
+    ----------
     input_grad : bool
-        Whether ``backward`` returns ``dL/dx``. The first layer's input is the
-        image, which has no parameters behind it, so its input gradient is
-        never used and skipping that matrix multiply saves a third of its cost.
+        Whether ``backward`` returns ``dL/dx``. The network turns it off for
+        its first Dense layer: the input is the image, which has no
+        parameters behind it, so skipping that product saves a third of the
+        layer's backward cost.
 
     Notes
     -----
@@ -104,21 +137,28 @@ class Dense(Layer):
     (32, 10)
     """
 
-    def __init__(self, fan_in: int, fan_out: int, rng: np.random.Generator,
-                 dtype=np.float32, input_grad: bool = True):
-        super().__init__()
+    PARAMS = ("W", "b")   # the arrays a model file stores for this layer
+    _scratch = ("_work", "_x")
+
+    def __init__(self, fan_in: int, fan_out: int, rng: np.random.Generator, dtype=np.float32):
         scale = np.sqrt(2.0 / fan_in)
-        self.params["W"] = (rng.standard_normal((fan_in, fan_out)) * scale).astype(dtype)
-        self.params["b"] = np.zeros(fan_out, dtype=dtype)
+        W = (rng.standard_normal((fan_in, fan_out)) * scale).astype(dtype)
+        self._set_params(W, np.zeros(fan_out, dtype=dtype))
+
+    def _set_params(self, W: np.ndarray, b: np.ndarray) -> None:
+        self.params = {"W": W, "b": b}
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
-        self.input_grad = input_grad
-        self._x = None
+        self.input_grad = True
+        self._x: np.ndarray | None = None
+        self._work = {}
 
     def forward(self, x, training=False):
         W, b = self.params["W"], self.params["b"]
         self._x = x  # (B, fan_in), kept for dL/dW
-        y = self.buffer("y", (x.shape[0], W.shape[1]), np.result_type(x, W))  # (B, fan_out)
-        np.matmul(x, W, out=y)
+        if not training:
+            return x @ W + b                          # (B, fan_out), a new array
+        y = self.work("y", (x.shape[0], W.shape[1]), np.result_type(x, W))  # (B, fan_out)
+        np.matmul(x, W, out=y)                        # y = x @ W + b
         y += b
         return y
 
@@ -128,40 +168,73 @@ class Dense(Layer):
         np.matmul(self._x.T, grad_y, out=self.grads["W"])
         # The sum over the batch as a product with a vector of ones, 1^T g:
         # BLAS does it several times faster than np.sum along axis 0.
-        ones = reusable_vector(self._buffers, "ones", grad_y.shape[0], lambda n: np.ones(n, W.dtype))
+        ones = reusable_vector(self._work, "ones", grad_y.shape[0], lambda n: np.ones(n, W.dtype))
         np.matmul(ones, grad_y, out=self.grads["b"])
         if not self.input_grad:
             return None
-        grad_x = self.buffer("grad_x", (grad_y.shape[0], W.shape[0]), grad_y.dtype)  # (B, fan_in)
+        grad_x = self.work("grad_x", (grad_y.shape[0], W.shape[0]), grad_y.dtype)  # (B, fan_in)
         return np.matmul(grad_y, W.T, out=grad_x)
+
+    def spec(self) -> dict[str, Any]:
+        fan_in, fan_out = self.params["W"].shape
+        return {"type": "Dense", "fan_in": int(fan_in), "fan_out": int(fan_out)}
+
+    @classmethod
+    def from_spec(cls, spec: dict, params: dict[str, np.ndarray]) -> Dense:
+        """Rebuild from :meth:`spec` and stored ``W`` (fan_in, fan_out), ``b`` (fan_out,)."""
+        W, b = params["W"], params["b"]
+        shape = (int(spec["fan_in"]), int(spec["fan_out"]))
+        for name, array, needed in (("W", W, shape), ("b", b, shape[1:])):
+            if array.shape != needed:
+                raise ValueError(f"{name} is {array.shape}, the layer needs {needed}")
+        layer = cls.__new__(cls)
+        layer._set_params(W.copy(), b.copy())
+        return layer
 
     def __repr__(self):
         fan_in, fan_out = self.params["W"].shape
         return f"Dense({fan_in}, {fan_out})"
 
 
-class ReLU(Layer):
+class ReLU(WorkArrays):
     """Rectified linear unit ``y = max(x, 0)``; ``dy/dx`` is 1 where ``x > 0``, else 0.
 
-    Works in place: the input (the previous Dense layer's output, needed by
-    nobody else) is overwritten by the output, and the incoming gradient by
-    the outgoing one. Backward only needs to know where ``y > 0``.
+    Backward only needs to know where ``y > 0``; it multiplies ``grad_y`` by
+    that mask in place (in training, ``grad_y`` is the next layer's work array).
     """
 
+    PARAMS = ()
+    _scratch = ("_work", "_y")
+
     def __init__(self):
-        super().__init__()
-        self._y = None
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self._y: np.ndarray | None = None
+        self._work = {}
 
     def forward(self, x, training=False):
-        self._y = np.maximum(x, 0, out=x)  # (B, n)
+        if not training:
+            self._y = np.maximum(x, 0)                # a new array
+        else:
+            self._y = np.maximum(x, 0, out=self.work("y", x.shape, x.dtype))  # (B, n)
         return self._y
 
     def backward(self, grad_y):
-        active = np.greater(self._y, 0, out=self.buffer("active", self._y.shape, bool))
+        active = np.greater(self._y, 0, out=self.work("active", self._y.shape, bool))
         return np.multiply(grad_y, active, out=grad_y)
 
+    def spec(self) -> dict[str, Any]:
+        return {"type": "ReLU"}
 
-class Dropout(Layer):
+    @classmethod
+    def from_spec(cls, spec: dict, params: dict[str, np.ndarray]) -> ReLU:
+        return cls()
+
+    def __repr__(self):
+        return "ReLU()"
+
+
+class Dropout(WorkArrays):
     """Inverted dropout: during training, zero each input with probability ``p``.
 
     The survivors are scaled by ``1 / (1 - p)`` so that the expected value of
@@ -172,35 +245,56 @@ class Dropout(Layer):
     ----------
     p : float
         Drop probability, in [0, 1).
-    rng : np.random.Generator
-        Source of the masks (the training generator, so runs are reproducible).
+    rng : np.random.Generator, optional
+        Source of the masks. Training hands the layer its own generator
+        (:meth:`digitnet.model.Network.use_rng`), so runs are reproducible.
+
+    Raises
+    ------
+    ValueError
+        If ``p`` is not in [0, 1).
     """
 
-    def __init__(self, p: float, rng: np.random.Generator):
-        super().__init__()
+    PARAMS = ()
+    _scratch = ("_work", "_mask")
+
+    def __init__(self, p: float, rng: np.random.Generator | None = None):
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout probability must be in [0, 1), got {p}")
         self.p = p
-        self.rng = rng
-        self._mask = None
+        self.rng = rng if rng is not None else np.random.default_rng()
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self._mask: np.ndarray | None = None
+        self._work = {}
 
     def forward(self, x, training=False):
         if not training or self.p == 0.0:
             self._mask = None
-            return x
+            return x                # the identity: x itself, unchanged
         # Four passes into arrays kept from step to step: allocating fresh
         # arrays of this size every step costs more than the arithmetic.
-        draws = self.rng.random(x.shape, dtype=np.float32, out=self.buffer("draws", x.shape, np.float32))
-        keep = np.greater_equal(draws, self.p, out=self.buffer("keep", x.shape, bool))
+        draws = self.rng.random(x.shape, dtype=np.float32, out=self.work("draws", x.shape, np.float32))
+        keep = np.greater_equal(draws, self.p, out=self.work("keep", x.shape, bool))
         self._mask = np.divide(keep, x.dtype.type(1.0 - self.p),
-                               out=self.buffer("mask", x.shape, x.dtype))   # (B, n): 0 or 1/(1-p)
-        return np.multiply(x, self._mask, out=self.buffer("y", x.shape, x.dtype))
+                               out=self.work("mask", x.shape, x.dtype))   # (B, n): 0 or 1/(1-p)
+        return np.multiply(x, self._mask, out=self.work("y", x.shape, x.dtype))
 
     def backward(self, grad_y):
         if self._mask is None:
             return grad_y
-        # In place: grad_y is the next layer's work array, needed by nobody else.
         return np.multiply(grad_y, self._mask, out=grad_y)
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": "Dropout", "p": float(self.p)}
+
+    @classmethod
+    def from_spec(cls, spec: dict, params: dict[str, np.ndarray]) -> Dropout:
+        return cls(float(spec["p"]))
 
     def __repr__(self):
         return f"Dropout(p={self.p})"
+
+
+# Every layer type a model file may name. A new layer registers here.
+LAYER_TYPES: dict[str, Any] = {"Dense": Dense, "ReLU": ReLU, "Dropout": Dropout}

@@ -12,22 +12,25 @@ the way.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from .inputs import check_features, encode_labels, to_float
 from .layers import Dense, Dropout, Layer, ReLU
 from .losses import softmax
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """The shape of a multilayer perceptron, enough to rebuild it.
+    """The shape of a multilayer perceptron, enough to build it.
 
     Attributes
     ----------
     input_size : int
-        784 for 28x28 images.
+        Features per sample: 784 for 28x28 images.
     hidden : tuple of int
         Width of each hidden layer, e.g. ``(50, 50, 50)``.
     output_size : int
@@ -35,7 +38,7 @@ class Architecture:
     dropout : float
         Drop probability after each hidden ReLU (0 = none).
     input_dropout : float
-        Drop probability on the input pixels (0 = none).
+        Drop probability on the input features (0 = none).
     """
 
     input_size: int = 784
@@ -49,111 +52,68 @@ class Architecture:
         """All layer widths, input to output: e.g. (784, 50, 50, 50, 10)."""
         return (self.input_size, *self.hidden, self.output_size)
 
-    def to_dict(self) -> dict:
-        return {"input_size": self.input_size, "hidden": list(self.hidden),
-                "output_size": self.output_size, "dropout": self.dropout,
-                "input_dropout": self.input_dropout, "activation": "relu"}
-
 
 class Network:
-    """A feed-forward network: a list of layers.
+    """A feed-forward network: a list of layers, and the classes it tells apart.
 
     Parameters
     ----------
     layers : list of Layer
-    architecture : Architecture, optional
-        What was built, kept for saving.
+        Run in order; the last one's output are the logits, (B, K).
+    classes : sequence of int or str, optional
+        The label of each output, in order; default ``0 .. K-1``.
 
     Examples
     --------
-    >>> net = build_mlp(Architecture(hidden=(32,)), np.random.default_rng(0))
-    >>> net.predict_proba(np.zeros((5, 784), np.float32)).shape
-    (5, 10)
+    >>> net = build_mlp(Architecture(input_size=4, hidden=(8,), output_size=3), np.random.default_rng(0))
+    >>> net.predict_proba(np.zeros((5, 4), np.float32)).shape
+    (5, 3)
     """
 
-    def __init__(self, layers: list[Layer], architecture: Architecture | None = None):
-        self.layers = layers
-        self.architecture = architecture
-        # The layer that sees the input: the only one whose input gradient is optional.
-        self._first_dense = next((layer for layer in layers if isinstance(layer, Dense)), None)
-        self._flatten()
+    def __init__(self, layers: Sequence[Layer], classes: Sequence | None = None):
+        self.layers = list(layers)
+        dense = [layer for layer in self.layers if isinstance(layer, Dense)]
+        if not dense:
+            raise ValueError("a network needs at least one Dense layer")
+        n_outputs = dense[-1].params["W"].shape[1]
+        self.classes = list(range(n_outputs)) if classes is None else list(classes)
+        if len(self.classes) != n_outputs:
+            raise ValueError(f"{len(self.classes)} classes for {n_outputs} outputs")
+        # The first Dense sees the input, whose gradient nobody needs (except
+        # adversarial training, which asks for it through backward()).
+        dense[0].input_grad = False
+        self.history: list[dict] = []
 
-    def _flatten(self) -> None:
-        """Store all parameters in one flat array (and all gradients in another).
-
-        Each layer's ``params["W"]`` becomes a view into the flat array, so
-        layers work on their own matrices as usual while the optimizer can
-        update every parameter at once with a handful of whole-array
-        operations instead of a handful per array. Weights come first, then
-        biases, so "all weights" (which weight decay applies to) is one slice.
-        """
-        owners = [(layer, name) for layer in self.layers for name in layer.params]
-        if not owners:
-            self.flat_params = self.flat_grads = None
-            return
-        order = sorted(owners, key=lambda owner: owner[1] != "W")  # W's first, stable
-        dtype = np.result_type(*(layer.params[name] for layer, name in owners))
-        total = sum(layer.params[name].size for layer, name in owners)
-        self.flat_params, self.flat_grads = np.empty(total, dtype), np.zeros(total, dtype)
-        self.n_weights = sum(layer.params[name].size for layer, name in owners if name == "W")
-        start = 0
-        for layer, name in order:
-            value = layer.params[name]
-            end = start + value.size
-            self.flat_params[start:end] = value.ravel()
-            layer.params[name] = self.flat_params[start:end].reshape(value.shape)
-            layer.grads[name] = self.flat_grads[start:end].reshape(value.shape)
-            start = end
-
-    def optimizer_groups(self, weight_decay: bool = True) -> tuple[list[np.ndarray], list[np.ndarray], list[bool]]:
-        """(params, grads, decay): what the training loop hands the optimizer.
-
-        With weight decay: all weights as one flat array (decayed) and all
-        biases as another (not decayed). Without: everything as one array,
-        which saves the optimizer ten small operations per step.
-        """
-        if not weight_decay:
-            return [self.flat_params], [self.flat_grads], [False]
-        w = self.n_weights
-        return ([self.flat_params[:w], self.flat_params[w:]],
-                [self.flat_grads[:w], self.flat_grads[w:]], [True, False])
+    # -- the two passes ----------------------------------------------------
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """Logits for a batch ``x`` (B, 784) -> (B, 10).
+        """Logits for a float batch ``x`` (B, n_features) -> (B, K).
 
-        The result lives in the last layer's work array and is overwritten
-        by the next call: copy it to keep it (``predict_proba`` returns new
-        arrays).
+        With ``training=False`` the result is a new array and ``x`` is left
+        alone. With ``training=True`` (dropout on) the layers write into work
+        arrays that the next call overwrites: that mode is for the training
+        step, which uses the logits at once.
         """
         for layer in self.layers:
             x = layer.forward(x, training)
         return x
 
     def backward(self, grad: np.ndarray, input_grad: bool = False) -> np.ndarray | None:
-        """Backpropagate ``dL/dlogits`` (B, 10), filling every layer's ``grads``.
+        """Backpropagate ``dL/dlogits`` (B, K), filling every layer's ``grads``.
 
-        Normally the first Dense layer skips ``dL/dinput``, which only
-        adversarial training needs: ``input_grad=True`` returns it, (B, 784).
+        ``input_grad=True`` also returns ``dL/dx`` (B, n_features), which only
+        adversarial training needs; otherwise the first Dense layer skips it.
         """
-        if self._first_dense is not None:
-            self._first_dense.input_grad = input_grad
+        first = self._first_dense()
+        first.input_grad = input_grad
         for layer in reversed(self.layers):
             grad = layer.backward(grad)
             if grad is None:  # the first Dense skipped the unused input gradient
-                return None
+                break
+        first.input_grad = False
         return grad
 
-    def activations(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Look inside: the logits (B, 10) and every hidden layer's ReLU output (B, H_i).
-
-        Evaluation mode (no dropout); the arrays are copies the caller may keep.
-        """
-        hidden = []
-        for layer in self.layers:
-            x = layer.forward(x)
-            if isinstance(layer, ReLU):
-                hidden.append(x.copy())
-        return x.copy(), hidden
+    # -- what the optimizer and the files see ------------------------------
 
     def parameters(self) -> list[np.ndarray]:
         """Every parameter array, in a fixed order (layer by layer, W then b)."""
@@ -164,25 +124,94 @@ class Network:
         return [layer.grads[name] for layer in self.layers for name in layer.params]
 
     def named_parameters(self) -> list[tuple[str, np.ndarray]]:
-        """``("layer0.W", array)`` pairs, numbered by Dense layer."""
-        dense = [layer for layer in self.layers if layer.params]
-        return [(f"layer{i}.{name}", p) for i, layer in enumerate(dense)
+        """``("layer0.W", array)`` pairs, numbered by layer with parameters."""
+        owners = [layer for layer in self.layers if layer.params]
+        return [(f"layer{i}.{name}", p) for i, layer in enumerate(owners)
                 for name, p in layer.params.items()]
 
-    def predict_proba(self, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-        """Class probabilities for ``x`` (N, 784) -> (N, 10), in batches."""
-        out = [softmax(self.forward(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
-        return np.concatenate(out) if out else np.zeros((0, self.architecture.output_size))
+    def use_rng(self, rng: np.random.Generator) -> None:
+        """Draw dropout masks from ``rng`` (training's generator, for reproducibility)."""
+        for layer in self.layers:
+            if isinstance(layer, Dropout):
+                layer.rng = rng
+
+    # -- inference: fresh arrays, inputs untouched -------------------------
+
+    def predict_proba(self, X: Any, batch_size: int = 4096) -> np.ndarray:
+        """Class probabilities, (n_samples, K), columns in the order of ``classes``.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+            uint8 pixels (scaled by 1/255) or floats (used as given).
+        batch_size : int
+            Rows per forward pass (bounds the memory used).
+
+        Raises
+        ------
+        InputError
+            Wrong shape, dtype, feature count, NaN or infinity.
+        """
+        X = check_features(X, self.n_features_in)
+        out = np.empty((len(X), self.n_classes), self.dtype)
+        for start in range(0, len(X), batch_size):
+            x = to_float(X[start:start + batch_size], self.dtype)
+            out[start:start + len(x)] = softmax(self.forward(x))
+        return out
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each sample, (n_samples,), as labels from ``classes``."""
+        return np.asarray(self.classes)[self.predict_proba(X).argmax(axis=1)]
+
+    def activations(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Look inside: the logits (B, K) and every hidden ReLU's output (B, H_i).
+
+        ``x`` is a float batch (B, n_features); evaluation mode, new arrays.
+        """
+        hidden = []
+        for layer in self.layers:
+            x = layer.forward(x)
+            if isinstance(layer, ReLU):
+                hidden.append(x)
+        return x, hidden
+
+    def encode(self, y: Any) -> np.ndarray:
+        """Labels (n_samples,) to class indices, checked against ``classes``."""
+        return encode_labels(y, self.classes)[0]
+
+    # -- description -------------------------------------------------------
 
     @property
-    def dtype(self):
+    def n_features_in(self) -> int:
+        return int(self._first_dense().params["W"].shape[0])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Input, hidden and output widths, e.g. (784, 512, 256, 10)."""
+        dense = [layer for layer in self.layers if isinstance(layer, Dense)]
+        return (self.n_features_in, *(int(layer.params["W"].shape[1]) for layer in dense))
+
+    @property
+    def dtype(self) -> np.dtype:
         return self.parameters()[0].dtype
+
+    def spec(self) -> list[dict]:
+        """The layers as typed specs, e.g. ``[{"type": "Dense", "fan_in": 784, ...}, ...]``."""
+        return [layer.spec() for layer in self.layers]
+
+    def _first_dense(self) -> Dense:
+        return next(layer for layer in self.layers if isinstance(layer, Dense))
 
     def __repr__(self):
         return "Network(" + ", ".join(map(repr, self.layers)) + ")"
 
 
-def build_mlp(arch: Architecture, rng: np.random.Generator, dtype=np.float32) -> Network:
+def build_mlp(arch: Architecture, rng: np.random.Generator, dtype=np.float32,
+              classes: Sequence | None = None) -> Network:
     """Build ``[Dropout] Dense ReLU [Dropout] ... Dense`` from an architecture.
 
     Parameters
@@ -191,6 +220,8 @@ def build_mlp(arch: Architecture, rng: np.random.Generator, dtype=np.float32) ->
     rng : np.random.Generator
         Draws the initial weights, then the dropout masks during training.
     dtype : float32 (default) or float64
+    classes : sequence, optional
+        Labels of the ``arch.output_size`` outputs.
 
     Returns
     -------
@@ -201,10 +232,9 @@ def build_mlp(arch: Architecture, rng: np.random.Generator, dtype=np.float32) ->
         layers.append(Dropout(arch.input_dropout, rng))
     sizes = arch.sizes
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        # Only the very first Dense sees raw input, whose gradient nobody needs.
-        layers.append(Dense(fan_in, fan_out, rng, dtype, input_grad=i > 0))
+        layers.append(Dense(fan_in, fan_out, rng, dtype))
         if i < len(sizes) - 2:
             layers.append(ReLU())
             if arch.dropout > 0:
                 layers.append(Dropout(arch.dropout, rng))
-    return Network(layers, arch)
+    return Network(layers, classes)

@@ -20,6 +20,7 @@ import math
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +50,9 @@ def save_npz(path: str | Path, arrays: dict[str, np.ndarray], metadata: dict) ->
     if "metadata" in arrays:
         raise ValueError("'metadata' is reserved for the JSON metadata")
     meta = {**metadata, "content_sha256": content_sha256(arrays)}
-    payload = dict(arrays)
+    # Any: NumPy's stubs also match **payload against savez's `allow_pickle: bool`
+    # keyword; these names are array names, never that one.
+    payload: dict[str, Any] = dict(arrays)
     payload["metadata"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     with atomic_open(path, "wb") as f:
         np.savez(f, **payload)
@@ -116,7 +119,7 @@ def _check_members(path: Path, error) -> None:
                     reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                               else np.lib.format.read_array_header_2_0)
                     shape, _, dtype = reader(f, max_header_size=10000)
-                except Exception as err:  # noqa: BLE001 - any parse failure of untrusted bytes
+                except Exception as err:  # any parse failure of untrusted bytes
                     raise error(f"{path}: {member.filename} has no valid array header "
                                 f"({type(err).__name__})") from None
                 if dtype.hasobject:

@@ -82,7 +82,7 @@ def decode_image(source, name: str = "image") -> np.ndarray:
                          f"(a decompression bomb?)") from None
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not a readable image (unknown format)") from None
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         # Decoders of untrusted files fail in many ways (OSError, ValueError,
         # SyntaxError, and on malformed TIFF tags even TypeError or IndexError):
         # all of them mean "this file cannot be read".

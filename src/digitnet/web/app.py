@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -29,15 +28,15 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..errors import DigitnetError, ImageError
 from ..losses import softmax
 from ..modelfile import load_model
 from ..preprocess import decode_image, to_mnist
-from ..train import evaluate
+from ..api import evaluate_indices
 from .limits import MAX_BODY_BYTES, BodySizeLimit
 
 STATIC = Path(__file__).parent / "static"
@@ -107,17 +106,15 @@ class Inspector:
     def __init__(self, model_path: Path, data_dir: Path | None = None):
         self.path = Path(model_path)
         self.model, self.meta = load_model(self.path)
-        self.classes = self.meta.get("classes") or [str(i) for i in range(self.model.architecture.output_size)]
+        self.classes = [str(c) for c in self.model.classes]
         self.data_dir = data_dir
-        # Layers keep work arrays between calls (see layers.reusable_array):
-        # one request at a time through the network.
-        self.lock = threading.Lock()
+        # Inference allocates its own arrays (no shared work arrays), so
+        # requests may pass through the network at the same time.
         self._evaluation = None
 
     def predict(self, image28: np.ndarray) -> dict:
         x = image28.reshape(1, -1).astype(self.model.dtype)
-        with self.lock:
-            logits, hidden = self.model.activations(x)
+        logits, hidden = self.model.activations(x)
         p = softmax(logits.astype(np.float64))[0]                 # (10,)
         top = int(p.argmax())
         return {"digit": top, "label": self.classes[top], "probabilities": p.tolist(),
@@ -133,8 +130,8 @@ class Inspector:
                 data = load_dataset(self.meta.get("dataset", "mnist"), self.data_dir, validation_size=0)
             except DigitnetError as err:
                 raise HTTPException(503, f"test set not available: {err}") from None
-            with self.lock:  # the very evaluation of `digitnet evaluate`
-                report, probs = evaluate(self.model, data.x_test, data.y_test, self.classes)
+            # The very evaluation of `digitnet evaluate`.
+            report, probs = evaluate_indices(self.model, data.x_test, data.y_test)
             self._evaluation = {"images": data.x_test, "labels": data.y_test,
                                 "predicted": probs.argmax(axis=1), "confidence": probs.max(axis=1),
                                 "report": report}
@@ -205,7 +202,7 @@ def create_app(model_path: str | Path, data_dir: str | Path | None = None) -> Fa
     def model_info() -> dict:
         """The served model: architecture, dataset, recipe and test metrics."""
         meta = inspector.meta
-        return {"file": inspector.path.name, "sizes": list(inspector.model.architecture.sizes),
+        return {"file": inspector.path.name, "sizes": list(inspector.model.sizes),
                 "dataset": meta.get("dataset"), "classes": inspector.classes,
                 "preset": meta.get("preset"), "config": meta.get("config"),
                 "metrics": meta.get("metrics"), "train_seconds": meta.get("train_seconds"),

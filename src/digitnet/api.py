@@ -1,0 +1,147 @@
+"""The Python API for any arrays: ``fit``, ``evaluate``, and the data they build.
+
+    >>> import digitnet as dn
+    >>> net = dn.fit(X, y, hidden=(64,), epochs=20)     # X (n, d): uint8 pixels or floats
+    >>> net.predict(X_new)                               # labels, as in y
+    >>> dn.evaluate(net, X_test, y_test)["test_accuracy"]
+
+Input rules are those of :mod:`digitnet.inputs`; training is
+:func:`digitnet.train.train`, the same loop the command line runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .config import TrainConfig
+from .data import Dataset
+from .errors import InputError
+from .hooks import Hook
+from .inputs import check_features, encode_labels
+from .metrics import classification_report
+from .model import Network
+from .train import train
+
+
+def fit(X: Any, y: Any, config: TrainConfig | None = None, *, model: Network | None = None,
+        validation_data: tuple[Any, Any] | None = None, hooks: Sequence[Hook] = (),
+        verbose: bool = False, **overrides: Any) -> Network:
+    """Train a network on any arrays and return it.
+
+    Parameters
+    ----------
+    X : array-like, shape (n_samples, n_features)
+        uint8 pixels (scaled by 1/255) or floats (used as given).
+    y : array-like, shape (n_samples,)
+        Labels: any integers or strings; the network's ``classes`` are their
+        sorted distinct values.
+    config : TrainConfig, optional
+        Default: :class:`TrainConfig` with no hold-out (``validation_size=0``).
+    model : Network, optional
+        A network to train (``build_mlp``, or ``Network([...layers])``).
+    validation_data : (X_val, y_val), optional
+        Evaluated after each epoch; enables early stopping (``patience``).
+    hooks : sequence of Hook
+    verbose : bool
+        Print one line per epoch.
+    **overrides
+        Any :class:`TrainConfig` field, e.g. ``hidden=(64,)``, ``epochs=20``, ``lr=1e-2``.
+
+    Returns
+    -------
+    Network
+        Trained, with ``history`` (one dict per epoch) and ``classes``.
+
+    Raises
+    ------
+    InputError
+        Bad arrays (see :func:`digitnet.inputs.check_features`).
+    ConfigError
+        An unknown or out-of-range setting.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.normal(size=(200, 20)), rng.choice(["a", "b", "c"], 200)
+    >>> net = fit(X, y, hidden=(16,), epochs=2)
+    >>> net.predict(X[:3]).shape
+    (3,)
+    """
+    config = TrainConfig.from_dict({**(config or TrainConfig(validation_size=0)).to_dict(),
+                                    "dataset": "arrays", **overrides})
+    try:
+        known = model is not None and set(np.unique(np.asarray(y)).tolist()) <= set(model.classes)
+    except TypeError:   # mixed label types: encode_labels explains
+        known = False
+    classes = model.classes if known else None    # continuing: keep the network's label order
+    data = arrays_dataset(X, y, validation_data, config.validation_size, classes)
+    return train(config, data, hooks, model=model, log=print if verbose else None).model
+
+
+
+
+def evaluate(model: Network, X: Any, y: Any) -> dict:
+    """Accuracy with a 95% Wilson interval, per-class scores and the confusion matrix.
+
+    Parameters
+    ----------
+    model : Network
+    X : array-like, shape (n_samples, n_features)
+        uint8 pixels or floats, as for :meth:`Network.predict`.
+    y : array-like, shape (n_samples,)
+        True labels, from ``model.classes``.
+
+    Returns
+    -------
+    dict
+        ``test_accuracy``, ``accuracy_ci95``, ``correct``, ``total``,
+        ``macro_f1``, ``per_class``, ``confusion_matrix`` (rows: true class);
+        see :func:`digitnet.metrics.classification_report`.
+
+    Raises
+    ------
+    InputError
+        Bad arrays, a length mismatch, or a label the network does not know.
+    """
+    X = check_features(X, model.n_features_in)
+    indices = model.encode(y)
+    if len(indices) != len(X):
+        raise InputError(f"X has {len(X)} samples but y has {len(indices)} labels")
+    return evaluate_indices(model, X, indices)[0]
+
+
+def evaluate_indices(model: Network, X: np.ndarray, indices: np.ndarray) -> tuple[dict, np.ndarray]:
+    """:func:`evaluate` for labels already given as class indices; also returns the probabilities."""
+    probs = model.predict_proba(X)  # (N, K)
+    return classification_report(indices, probs.argmax(axis=1), model.classes), probs
+
+
+def arrays_dataset(X: Any, y: Any, validation_data: tuple[Any, Any] | None = None,
+                   validation_size: int = 0, classes: Sequence | None = None) -> Dataset:
+    """Check arrays and wrap them as a :class:`Dataset` (name ``"arrays"``, no test part).
+
+    ``validation_size`` rows are held out of ``X`` (a seeded permutation)
+    unless ``validation_data`` is given.
+    """
+    X = check_features(X)
+    y_idx, classes = encode_labels(y, classes)
+    if len(y_idx) != len(X):
+        raise InputError(f"X has {len(X)} samples but y has {len(y_idx)} labels")
+    if validation_data is not None:
+        X_val = check_features(validation_data[0], X.shape[1], name="X_val")
+        y_val = encode_labels(validation_data[1], classes, name="y_val")[0]
+        if len(y_val) != len(X_val):
+            raise InputError(f"X_val has {len(X_val)} samples but y_val has {len(y_val)} labels")
+    elif validation_size:
+        if not 0 < validation_size < len(X):
+            raise InputError(f"validation size {validation_size} must be below the {len(X)} samples")
+        order = np.random.default_rng(0).permutation(len(X))
+        held, kept = np.sort(order[:validation_size]), np.sort(order[validation_size:])
+        X, y_idx, X_val, y_val = X[kept], y_idx[kept], X[held], y_idx[held]
+    else:
+        X_val, y_val = X[:0], y_idx[:0]
+    return Dataset(name="arrays", x_train=X, y_train=y_idx, x_val=X_val, y_val=y_val,
+                   x_test=X[:0], y_test=y_idx[:0], classes=tuple(classes), source="arrays")

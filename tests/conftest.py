@@ -34,7 +34,8 @@ def fashion_dir():
     for candidate in filter(None, candidates):
         if (Path(candidate) / "train-images-idx3-ubyte.gz").is_file():
             return Path(candidate)
-    pytest.skip("Fashion-MNIST not found: set DIGITNET_FASHION_MNIST_DIR or place ../shared/data/fashion-mnist")
+    pytest.skip("Fashion-MNIST not found: set DIGITNET_FASHION_MNIST_DIR "
+                "or place ../shared/data/fashion-mnist")
 
 
 @pytest.fixture

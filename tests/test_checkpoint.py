@@ -72,6 +72,22 @@ def test_interrupt_and_resume_is_bit_identical(tiny, tmp_path, optimizer, stop_a
     assert [h["val_loss"] for h in straight.history] == [h["val_loss"] for h in resumed.history]
 
 
+@pytest.mark.parametrize("stop_at", [85, 96])    # mid-epoch 6, the end of epoch 6
+def test_resume_after_the_best_epoch_restores_it(tiny, tmp_path, stop_at):
+    """Early stopping's best weights and counters survive the checkpoint, not only the last ones."""
+    config = TrainConfig(hidden=(64,), epochs=10, batch_size=128, lr=0.01, schedule="constant",
+                         patience=3, seed=5)
+    straight = train(config, tiny)
+    assert straight.best_epoch == 4 and len(straight.history) == 7 and straight.stopped_early
+    path = tmp_path / "checkpoint.npz"
+    with pytest.raises(TrainingInterrupted):
+        train(config, tiny, saving(path, stop=stop_after(stop_at)))
+    assert load_checkpoint(path).meta["hooks"]["early_stopping"]["best_epoch"] == 4
+    resumed = train(config, tiny, resume=load_checkpoint(path))
+    assert resumed.best_epoch == 4 and resumed.stopped_early and len(resumed.history) == 7
+    assert same_weights(straight.model, resumed.model)
+
+
 @pytest.mark.parametrize("extra", [{"augment": "elastic"}, {"adversarial": 0.1, "label_smoothing": 0.1},
                                    {"max_norm": 1.0}], ids=["augment", "adversarial", "max-norm"])
 def test_resume_is_bit_identical_with_the_accuracy_regularisers(tiny, tmp_path, extra):
@@ -137,8 +153,8 @@ def test_divergence_keeps_last_good_checkpoint(tiny, tmp_path):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_divergence_detected_in_both_precisions(tiny, dtype):
-    config = TrainConfig(hidden=(128, 128, 128), epochs=2, optimizer="momentum", lr=1e5 if dtype == "float64" else 1e3,
-                         schedule="constant", dtype=dtype)
+    config = TrainConfig(hidden=(128, 128, 128), epochs=2, optimizer="momentum",
+                         lr=1e5 if dtype == "float64" else 1e3, schedule="constant", dtype=dtype)
     with pytest.raises(TrainingDiverged):
         train(config, tiny)
 

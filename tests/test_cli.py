@@ -6,9 +6,8 @@ import sys
 
 import pytest
 
-from drawing import draw_digit
-
 from conftest import MNIST_DIR
+from drawing import draw_digit
 
 
 def digitnet(*args, cwd=None, check=True):
@@ -150,3 +149,29 @@ def test_fashion_mnist_from_data_dir(fashion_dir, tmp_path):
     assert summary["test_accuracy"] > 0.70
     text = digitnet("evaluate", tmp_path / "model.npz", "--data-dir", fashion_dir).stdout
     assert "Ankle boot" in text and "fashion-mnist" in text
+
+
+def test_every_configuration_field_is_a_train_flag():
+    """Flags are made from TrainConfig's fields: a new field is a flag without more code."""
+    import dataclasses
+
+    from digitnet.cli import NOT_FLAGS, build_parser
+    from digitnet.config import TrainConfig
+
+    train_parser = build_parser()._subparsers._group_actions[0].choices["train"]
+    flags = {option for action in train_parser._actions for option in action.option_strings}
+    for field in dataclasses.fields(TrainConfig):
+        if field.name not in NOT_FLAGS:
+            assert "--" + field.name.replace("_", "-") in flags, field.name
+            assert field.metadata.get("help"), f"{field.name} has no help text"
+
+
+def test_flags_override_the_preset():
+    from digitnet.cli import _config_from_args, build_parser
+
+    args = build_parser().parse_args(["train", "--preset", "seed", "--lr", "0.01", "--hidden", "8,4",
+                                      "--patience", "0", "--log-every", "7", "--augment", "affine"])
+    config = _config_from_args(args)
+    assert config.lr == 0.01 and config.hidden == (8, 4) and config.log_every == 7
+    assert config.batch_size == 0 and config.optimizer == "sgd"           # the rest from the preset
+    assert config.patience is None and config.augment == "affine" and config.preset == "seed"

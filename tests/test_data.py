@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from digitnet import data as data_module
-from digitnet.data import load_dataset, load_split, locate, scale_images
+from digitnet.data import load_dataset, load_split, locate
 from digitnet.errors import DataError
 from digitnet.idx import write_idx
 
@@ -58,12 +58,16 @@ def test_train_limit_and_no_validation():
     assert d.x_train.shape == (100, 784) and len(d.x_val) == 0
 
 
-def test_scale_images():
+def test_pixels_to_floats():
+    from digitnet.inputs import to_float
+
     x = np.array([[0, 51, 255]], dtype=np.uint8)
-    scaled = scale_images(x)
+    scaled = to_float(x, np.float32)
     assert scaled.dtype == np.float32
     np.testing.assert_allclose(scaled, [[0.0, 0.2, 1.0]], rtol=1e-6)
-    assert scale_images(x, np.float64).dtype == np.float64
+    assert to_float(x, np.float64).dtype == np.float64
+    floats = np.array([[0.0, 51.0, 255.0]])
+    assert to_float(floats, np.float64) is floats                 # floats as given, not copied
 
 
 def test_checksum_mismatch_names_the_file(tmp_path):

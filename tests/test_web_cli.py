@@ -61,8 +61,8 @@ def test_serve_shows_the_page_on_loopback_and_stops_cleanly():
 
 
 def test_default_model_message_text(tmp_path):
-    code = ("import sys; from pathlib import Path; import digitnet.cli as c; "
-            f"c.REPO = Path({str(tmp_path)!r}); sys.exit(c.main(['serve']))")
+    code = ("import sys; from pathlib import Path; import digitnet.web.serve as s, digitnet.cli as c; "
+            f"s.REPO = Path({str(tmp_path)!r}); sys.exit(c.main(['serve']))")
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 1
     assert "models/mnist-best-augmented.npz not found" in result.stderr and "make train" in result.stderr

@@ -72,11 +72,13 @@ def fit(X: Any, y: Any, config: TrainConfig | None = None, *, model: Network | N
     """
     config = TrainConfig.from_dict({**(config or TrainConfig(validation_size=0)).to_dict(),
                                     "dataset": "arrays", **overrides})
-    try:
-        known = model is not None and set(np.unique(np.asarray(y)).tolist()) <= set(model.classes)
-    except TypeError:   # mixed label types: encode_labels explains
-        known = False
-    classes = model.classes if known else None    # continuing: keep the network's label order
+    classes = None
+    if model is not None:     # continuing: keep the network's label order if y fits it
+        try:
+            if set(np.unique(np.asarray(y)).tolist()) <= set(model.classes):
+                classes = model.classes
+        except TypeError:     # mixed label types: encode_labels explains
+            pass
     data = arrays_dataset(X, y, validation_data, config.validation_size, classes)
     return train(config, data, hooks, model=model, log=print if verbose else None).model
 

@@ -11,7 +11,6 @@ import argparse
 import dataclasses
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -21,12 +20,6 @@ from . import __version__
 from .config import PRESETS, TrainConfig, preset
 from .data import DATASETS, load_dataset
 from .errors import ConfigError, DigitnetError, TrainingInterrupted
-
-
-# The most accurate shipped model, trained on distorted digits: the better one
-# on bold and turned digits (tools/own_digits.py).
-DEFAULT_MODEL = Path("models") / "mnist-best-augmented.npz"
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -81,8 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="start the draw-a-digit web page")
     serve.add_argument("model", type=Path, nargs="?",
-                       help=f"model file (default: {DEFAULT_MODEL} in the current folder or the repository)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+                       help="model file (default: models/mnist-best-augmented.npz in the current "
+                            "folder or the repository)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to bind (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--data-dir", type=Path, help="folder holding the test set's IDX files")
     return parser
@@ -118,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     further Ctrl-C during interpreter shutdown cannot print a traceback.
     """
     args = build_parser().parse_args(argv)
+    from .web.serve import cmd_serve  # imports nothing of the web stack until it runs
+
     handler = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
                "plot": cmd_plot, "gradcheck": cmd_gradcheck, "serve": cmd_serve}[args.command]
     try:
@@ -147,47 +144,6 @@ def _config_from_args(args):
     if args.patience == 0:
         config.patience = None
     return config.validate()
-
-
-class StopRequests:
-    """Turns SIGINT and SIGTERM into a polite request to stop training.
-
-    The first signal lets the current step finish, then training saves a
-    checkpoint and stops; a second Ctrl-C stops at once (files are written
-    atomically, so even that leaves nothing half-written).
-    """
-
-    def __init__(self, say):
-        self.signal_number = 0   # the signal that asked to stop (0: none), for the exit status
-        self.say = say
-
-    def install(self) -> None:
-        signal.signal(signal.SIGINT, self._handle)
-        signal.signal(signal.SIGTERM, self._handle)
-
-    def _handle(self, signal_number, frame):
-        if self.signal_number and signal_number == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.signal_number = signal_number
-        self.say("digitnet: stopping after this step and saving a checkpoint "
-                 "(Ctrl-C again to quit at once)")
-
-    def __call__(self) -> bool:
-        """Whether a stop was requested (polled by the StopOnRequest hook)."""
-        return self.signal_number != 0
-
-    def restore(self) -> None:
-        """Back to Python's usual Ctrl-C (KeyboardInterrupt) once training is over."""
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-    def exit_on_next(self, status: int) -> None:
-        """While exiting after an interrupt, a further signal just ends the process.
-
-        Everything is already saved (atomically), so there is nothing to clean up.
-        """
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: os._exit(status))
 
 
 RESUMABLE_FLAGS = ("epochs", "checkpoint_every", "data_dir", "json", "no_plots", "resume")
@@ -235,6 +191,8 @@ def cmd_train(args) -> int:
     if checkpoint is not None:
         done = checkpoint.meta["state"]
         say(f"resuming from {checkpoint.path}: epoch {done['epoch']}, step {done['step']}")
+
+    from .stop_signals import StopRequests
 
     stop = StopRequests(_printer(True))  # to stderr
     hooks = [Checkpointing(checkpoint_path(out), args.checkpoint_every), StopOnRequest(stop)]
@@ -365,47 +323,6 @@ def cmd_gradcheck(args) -> int:
     print(f"\nworst {worst:.2e}: " + ("backprop agrees with the numerical gradient" if ok
                                    else "MISMATCH: the analytic gradient is wrong"))
     return 0 if ok else 1
-
-
-def default_model() -> Path:
-    """The shipped best model: ./models/mnist-best-augmented.npz, else the repository's."""
-    for candidate in (DEFAULT_MODEL, REPO / DEFAULT_MODEL):
-        if candidate.is_file():
-            return candidate
-    raise ConfigError(f"no model given and {DEFAULT_MODEL} not found; pass a model file "
-                      "(digitnet serve runs/quick/model.npz) or train one first (make train)")
-
-
-def cmd_serve(args) -> int:
-    try:
-        import uvicorn
-
-        from .web.app import create_app
-    except ImportError as err:
-        raise ConfigError(f"digitnet serve needs the web extras ({err.name} is missing): "
-                          "pip install 'digitnet[web]'") from None
-    if not 0 < args.port < 65536:
-        raise ConfigError(f"port must be 1..65535, got {args.port}")
-    _check_can_listen(args.host, args.port)
-    model_path = args.model or default_model()
-    app = create_app(model_path, args.data_dir)
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"digitnet: serving {model_path} at http://{host}:{args.port}/  (Ctrl-C to stop)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-    return 0
-
-
-def _check_can_listen(host: str, port: int) -> None:
-    """Fail with one clear line (not uvicorn's log) if the address is taken or wrong."""
-    import socket
-
-    try:
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind((host, port))
-    except OSError as err:
-        reason = err.strerror or str(err)
-        raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from None
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """MNIST and Fashion-MNIST: finding the files, checking them, loading them.
 
 Images stay ``uint8`` in memory (60,000 x 784 bytes = 47 MB for MNIST) and are
-scaled to float32 in [0, 1] one batch at a time by :func:`scale_images`, so no
-float copy of the whole set is ever made during mini-batch training.
+scaled to float32 in [0, 1] one batch at a time by
+:func:`digitnet.inputs.to_float`, so no float copy of the whole set is ever
+made during training.
 
 Where the files are looked for, in order:
 
@@ -272,24 +273,3 @@ def load_dataset(
         classes=info.classes,
         source=str(folder),
     )
-
-
-def scale_images(images: np.ndarray, dtype=np.float32, out: np.ndarray | None = None) -> np.ndarray:
-    """Scale uint8 pixels to floats in [0, 1]: ``x / 255``.
-
-    Parameters
-    ----------
-    images : ndarray of uint8, shape (n, 784)
-    dtype : float32 (default) or float64
-    out : ndarray, optional
-        Buffer of shape (n, 784) to write into, to avoid an allocation.
-
-    Returns
-    -------
-    ndarray, shape (n, 784)
-    """
-    if out is None:
-        out = np.empty(images.shape, dtype=dtype)
-    out[...] = images           # convert, then scale in place: faster than a
-    out *= 1.0 / 255.0          # mixed uint8 x float multiply
-    return out

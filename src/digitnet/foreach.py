@@ -82,9 +82,8 @@ class Pieces:
         open_piece: Piece | None = None
         for i in self.order:
             n, start = arrays[i].size, self.offsets[i]
-            fits = open_piece is not None and open_piece.decay == decay[i] and \
-                open_piece.stop - open_piece.start + n <= size
-            if fits:
+            if (open_piece is not None and open_piece.decay == decay[i]
+                    and open_piece.stop - open_piece.start + n <= size):
                 open_piece.segments.append((i, 0, n))
                 open_piece.stop += n
                 continue

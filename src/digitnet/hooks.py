@@ -22,16 +22,33 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from .checkpoint import save_checkpoint
+from .config import TrainConfig
+from .constraints import apply_max_norm
+from .data import Dataset
 from .errors import TrainingDiverged
+from .layers import Dense
+from .metrics import loss_and_accuracy
 
-if TYPE_CHECKING:
-    from .config import TrainConfig
-    from .data import Dataset
-    from .train import Trainer
+
+class Trainer(Protocol):
+    """What a hook may read and set on the loop (:class:`digitnet.train.Trainer`)."""
+
+    config: TrainConfig
+    data: Dataset
+    model: Any            # the Network being trained
+    optimizer: Any        # its Optimizer
+    rng: np.random.Generator
+    state: Any            # the LoopState: epoch, step, position, history; stop, interrupt
+    result: Any           # the TrainResult being filled in
+    order: np.ndarray | None
+    hooks: list
+    steps_per_epoch: int
+    batch_size: int
 
 
 class Hook:
@@ -63,6 +80,22 @@ class DivergenceCheck(Hook):
         if not all(np.isfinite(p).all() for p in trainer.model.parameters()):
             raise TrainingDiverged(f"weights became NaN or infinite in epoch {record['epoch']}; "
                                    f"try a lower learning rate (now {trainer.config.lr:g})")
+
+
+class MaxNorm(Hook):
+    """After every update, cap each unit's incoming weight vector at length ``limit``.
+
+    The constraint Srivastava et al. (2014) paired with dropout; see
+    :mod:`digitnet.constraints`.
+    """
+
+    def __init__(self, limit: float):
+        self.limit = limit
+
+    def on_step_end(self, trainer, loss):
+        for layer in trainer.model.layers:
+            if isinstance(layer, Dense):
+                apply_max_norm(layer.params["W"], self.limit)
 
 
 class EarlyStopping(Hook):
@@ -141,8 +174,6 @@ class CostLog(Hook):
                      + _figures(record))
 
     def on_train_end(self, trainer):
-        from .train import loss_and_accuracy
-
         cost = loss_and_accuracy(trainer.model, trainer.data.x_train, trainer.data.y_train, 4096)[0]
         trainer.result.final_train_loss = cost
         if self.log:
@@ -222,8 +253,6 @@ class Checkpointing(Hook):
         self._save(trainer, after_epoch=False)
 
     def _save(self, trainer, after_epoch: bool) -> None:
-        from .checkpoint import save_checkpoint
-
         if not all(np.isfinite(p).all() for p in trainer.model.parameters()):
             raise TrainingDiverged("weights became NaN or infinite; not overwriting the last good "
                                    f"checkpoint; try a lower learning rate (now {trainer.config.lr:g})")
@@ -241,13 +270,15 @@ class OnEpochEnd(Hook):
 
 
 def standard_hooks(config: TrainConfig, data: Dataset, log: Callable[[str], None] | None) -> list[Hook]:
-    """The hooks a configuration implies: divergence check, early stopping, the log.
+    """The hooks a configuration implies: divergence check, max-norm, early stopping, the log.
 
     Full-batch gradient descent (one step an epoch) gets the seed recipe's
     cost log, which also measures the final cost; mini-batches get a line
     per epoch when ``log`` is given.
     """
     hooks: list[Hook] = [DivergenceCheck()]
+    if config.max_norm:
+        hooks.append(MaxNorm(config.max_norm))
     if config.patience is not None and len(data.x_val):
         hooks.append(EarlyStopping(config.patience, log))
     if config.batch_size == 0 or config.batch_size >= len(data.x_train):

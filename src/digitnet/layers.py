@@ -164,6 +164,8 @@ class Dense(WorkArrays):
 
     def backward(self, grad_y):
         W = self.params["W"]
+        if self._x is None:
+            raise RuntimeError("backward() needs a forward() first")
         # x.T is a view: BLAS reads it transposed, no copy is made.
         np.matmul(self._x.T, grad_y, out=self.grads["W"])
         # The sum over the batch as a product with a vector of ones, 1^T g:
@@ -220,6 +222,8 @@ class ReLU(WorkArrays):
         return self._y
 
     def backward(self, grad_y):
+        if self._y is None:
+            raise RuntimeError("backward() needs a forward() first")
         active = np.greater(self._y, 0, out=self.work("active", self._y.shape, bool))
         return np.multiply(grad_y, active, out=grad_y)
 

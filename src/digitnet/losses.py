@@ -62,8 +62,8 @@ class SoftmaxCrossEntropy:
         if not 0.0 <= smoothing < 1.0:
             raise ValueError(f"label smoothing must be in [0, 1), got {smoothing}")
         self.smoothing = smoothing
-        self._probs = None
-        self._labels = None
+        self._probs: np.ndarray | None = None
+        self._labels: np.ndarray | None = None
         self._buffers: dict[str, np.ndarray] = {}
 
     def forward(self, logits: np.ndarray, labels: np.ndarray) -> float:
@@ -98,6 +98,8 @@ class SoftmaxCrossEntropy:
         not valid after this call), and that array is reused by the next
         ``forward``: copy the result to keep it.
         """
+        if self._probs is None or self._labels is None:
+            raise RuntimeError("backward() needs a forward() first")
         grad = self._probs
         if self.smoothing:
             grad -= self.smoothing / grad.shape[1]
@@ -107,6 +109,6 @@ class SoftmaxCrossEntropy:
         return grad
 
     @property
-    def probabilities(self) -> np.ndarray:
+    def probabilities(self) -> np.ndarray | None:
         """The softmax probabilities of the last forward pass, (B, K)."""
         return self._probs

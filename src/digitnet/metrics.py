@@ -1,13 +1,21 @@
 """Measuring a classifier: accuracy with its uncertainty, per-class scores, confusions.
 
-All functions take integer class labels ``y_true`` and ``y_pred`` of shape (N,).
+The report functions take integer class labels ``y_true`` and ``y_pred`` of
+shape (N,); :func:`loss_and_accuracy` runs a network over a labelled set.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from .inputs import to_float
+from .losses import log_softmax
+
+if TYPE_CHECKING:
+    from .model import Network
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = 10) -> np.ndarray:
@@ -93,3 +101,16 @@ def format_report(report: dict, classes) -> str:
     for label, row in zip(labels, report["confusion_matrix"]):
         lines.append(f"{label:>6} " + " ".join(f"{v:>{width}}" for v in row))
     return "\n".join(lines)
+
+
+def loss_and_accuracy(model: Network, X: np.ndarray, labels: np.ndarray,
+                      batch_size: int = 5000) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` on ``X`` (N, d), class indices ``labels`` (N,)."""
+    total_loss, correct = 0.0, 0
+    for start in range(0, len(X), batch_size):
+        x = to_float(X[start:start + batch_size], model.dtype)
+        y = labels[start:start + batch_size]
+        log_p = log_softmax(model.forward(x))  # (b, K)
+        total_loss -= float(log_p[np.arange(len(y)), y].sum())
+        correct += int((log_p.argmax(axis=1) == y).sum())
+    return total_loss / len(X), correct / len(X)

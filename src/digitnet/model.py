@@ -106,12 +106,13 @@ class Network:
         """
         first = self._first_dense()
         first.input_grad = input_grad
+        passed: np.ndarray | None = grad
         for layer in reversed(self.layers):
-            grad = layer.backward(grad)
-            if grad is None:  # the first Dense skipped the unused input gradient
+            if passed is None:  # the first Dense skipped the unused input gradient
                 break
+            passed = layer.backward(passed)
         first.input_grad = False
-        return grad
+        return passed
 
     # -- what the optimizer and the files see ------------------------------
 

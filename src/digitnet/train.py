@@ -9,10 +9,11 @@ One step is the whole of backpropagation (:func:`train_step`)::
 
 The loop (:class:`Trainer`) repeats it over shuffled batches for a number of
 epochs, asking a learning-rate schedule for each step's rate and validating
-after each epoch. Variants of step 1-3 are chosen once, before the loop
-(:mod:`digitnet.variants`): a batch too large for the cache is processed in
-slices whose gradients are summed (full-batch gradient descent), and FGSM
-adversarial training adds a second pass on perturbed inputs. Everything
+after each epoch. Variants of steps 1-3 are chosen once, before the loop
+(:func:`choose_gradients`, :mod:`digitnet.variants`): a batch too large for
+the cache is processed in slices whose gradients are summed (full-batch
+gradient descent), and FGSM adversarial training adds a second pass on
+perturbed inputs. Everything
 around the loop (checkpoints, early stopping, logs, progress bars, stop
 requests, your own callbacks) is a hook (:mod:`digitnet.hooks`).
 
@@ -31,18 +32,18 @@ from typing import Any
 import numpy as np
 
 from .augment import make_augmenter
+from .checkpoint import restore
 from .config import TrainConfig
-from .constraints import apply_max_norm
 from .data import Dataset
 from .errors import ConfigError, TrainingInterrupted
-from .hooks import Hook, standard_hooks
+from .hooks import Checkpointing, Hook, standard_hooks
 from .inputs import to_float
-from .layers import Dense
-from .losses import SoftmaxCrossEntropy, log_softmax
+from .losses import SoftmaxCrossEntropy
+from .metrics import loss_and_accuracy
 from .model import Architecture, Network, build_mlp
 from .optim import Optimizer, make_optimizer
 from .schedules import make_schedule
-from .variants import MICRO_BATCH, choose_gradients
+from .variants import MICRO_BATCH, Adversarial, InSlices
 
 # How a step computes its gradients: (model, loss_fn, x, y) -> (loss, correct).
 Gradients = Callable[[Network, SoftmaxCrossEntropy, np.ndarray, np.ndarray], tuple[float, int]]
@@ -55,10 +56,10 @@ def gradients(model: Network, loss_fn: SoftmaxCrossEntropy, x: np.ndarray,
     Leaves dL/dparameters in every layer's ``grads``; returns the mean loss
     and how many of the batch the network got right (before the update).
     """
-    logits = model.forward(x, training=True)                # (B, K)
-    loss = loss_fn.forward(logits, y)
+    logits = model.forward(x, training=True)                # 1. forward pass, (B, K)
+    loss = loss_fn.forward(logits, y)                       # 2. how wrong are we? (batch mean)
     correct = int(np.count_nonzero(logits.argmax(axis=1) == y))
-    model.backward(loss_fn.backward())
+    model.backward(loss_fn.backward())                      # 3. dL/dparameter, layer by layer
     return loss, correct
 
 
@@ -74,7 +75,7 @@ def train_step(model: Network, loss_fn: SoftmaxCrossEntropy, optimizer: Optimize
     y : ndarray of int, shape (B,)
         Class indices.
     compute : callable
-        :func:`gradients`, or a variant from :func:`digitnet.variants.choose_gradients`.
+        :func:`gradients`, or a variant from :func:`choose_gradients`.
 
     Returns
     -------
@@ -83,9 +84,23 @@ def train_step(model: Network, loss_fn: SoftmaxCrossEntropy, optimizer: Optimize
     correct : int
         Correct predictions in the batch before the update.
     """
-    loss, correct = compute(model, loss_fn, x, y)           # forward, loss, backward
-    optimizer.step(model.parameters(), model.gradients())   # move downhill
+    loss, correct = compute(model, loss_fn, x, y)           # 1-3. forward, loss, backward
+    optimizer.step(model.parameters(), model.gradients())   # 4. move downhill
     return loss, correct
+
+
+def choose_gradients(batch_size: int, adversarial: float,
+                     prepare: Callable[[np.ndarray], np.ndarray]) -> tuple[Callable, Gradients]:
+    """A run's ``(prepare, compute)``, picked once before the loop: plain, adversarial, in slices.
+
+    ``prepare`` turns a batch's stored rows into floats. A batch larger than
+    ``MICRO_BATCH`` rows is computed in slices, each prepared in its turn, so
+    the loop then hands the rows over as they are.
+    """
+    compute: Gradients = Adversarial(adversarial) if adversarial else gradients
+    if batch_size > MICRO_BATCH:
+        return (lambda rows: rows), InSlices(compute, MICRO_BATCH, prepare)
+    return prepare, compute
 
 
 @dataclass
@@ -156,7 +171,8 @@ class Trainer:
                                       warmup_steps=round(config.warmup_epochs * self.steps_per_epoch))
         self.prepare, self.compute = choose_gradients(self.batch_size, config.adversarial,
                                                       self._choose_prepare())
-        self.state, self.order = LoopState(), None
+        self.state = LoopState()
+        self.order: np.ndarray | None = None   # this epoch's shuffled indices (None: in order)
         self.result = TrainResult(model=self.model)
         self.threads = blas_threads()
 
@@ -179,7 +195,6 @@ class Trainer:
     def run(self) -> TrainResult:
         """Train until the last epoch or until a hook stops it; see :func:`train`."""
         s, config, n = self.state, self.config, len(self.data.x_train)
-        max_norm = [layer.params["W"] for layer in self.model.layers if isinstance(layer, Dense)]
         self._call("on_train_begin")
         while s.epoch <= config.epochs and not s.stop:
             if self.order is None and self.steps_per_epoch > 1:
@@ -191,9 +206,6 @@ class Trainer:
                 x, y = self.prepare(self.data.x_train[rows]), self.data.y_train[rows]   # (B, d), (B,)
                 self.optimizer.lr = self.schedule(s.step)
                 loss, correct = train_step(self.model, self.loss_fn, self.optimizer, x, y, self.compute)
-                if config.max_norm:
-                    for W in max_norm:
-                        apply_max_norm(W, config.max_norm)
                 s.step, s.position = s.step + 1, s.position + len(y)
                 s.loss_sum, s.correct = s.loss_sum + loss * len(y), s.correct + correct
                 self._call("on_step_end", loss)
@@ -232,7 +244,7 @@ class Trainer:
 
     def _interrupt(self) -> None:
         self._call("on_interrupt")
-        saved = next((h.saved for h in self.hooks if getattr(h, "saved", None)), None)
+        saved = next((h.saved for h in self.hooks if isinstance(h, Checkpointing) and h.saved), None)
         raise TrainingInterrupted(f"interrupted at epoch {self.state.epoch}, step {self.state.step}"
                                   + (f"; checkpoint saved to {saved}" if saved else ""), saved)
 
@@ -275,8 +287,6 @@ def train(config: TrainConfig, data: Dataset, hooks: Sequence[Hook] = (), *,
     ConfigError
         If the configuration is invalid or ``model`` does not fit the data.
     """
-    from .checkpoint import restore
-
     if model is not None and (model.n_features_in != data.n_features or model.n_classes != len(data.classes)):
         raise ConfigError(f"the network takes {model.n_features_in} features and {model.n_classes} "
                           f"classes; the data has {data.n_features} and {len(data.classes)}")
@@ -289,19 +299,6 @@ def train(config: TrainConfig, data: Dataset, hooks: Sequence[Hook] = (), *,
     # overflow warnings would only add noise.
     with np.errstate(over="ignore", invalid="ignore"):
         return trainer.run()
-
-
-def loss_and_accuracy(model: Network, X: np.ndarray, labels: np.ndarray,
-                      batch_size: int = 5000) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` on ``X`` (N, d), class indices ``labels`` (N,)."""
-    total_loss, correct = 0.0, 0
-    for start in range(0, len(X), batch_size):
-        x = to_float(X[start:start + batch_size], model.dtype)
-        y = labels[start:start + batch_size]
-        log_p = log_softmax(model.forward(x))  # (b, K)
-        total_loss -= float(log_p[np.arange(len(y)), y].sum())
-        correct += int((log_p.argmax(axis=1) == y).sum())
-    return total_loss / len(X), correct / len(X)
 
 
 def blas_threads() -> int | None:

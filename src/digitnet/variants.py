@@ -8,7 +8,8 @@
 
 Each has the signature of :func:`digitnet.train.gradients`,
 ``(model, loss_fn, x, y) -> (loss, correct)``, so they compose:
-``InSlices(Adversarial(0.1), 4096)``.
+``InSlices(Adversarial(0.1), 4096, prepare)``; :func:`digitnet.train.choose_gradients`
+picks them for a run.
 """
 
 from __future__ import annotations
@@ -90,17 +91,3 @@ class Adversarial:
 # Rows pushed through the network at once; a larger batch is processed in
 # slices of this many rows (:class:`InSlices`).
 MICRO_BATCH = 4096
-
-
-def choose_gradients(batch_size: int, adversarial: float, prepare: Callable) -> tuple[Callable, Callable]:
-    """A run's ``(prepare, compute)``: plain, adversarial, in slices or both.
-
-    ``prepare`` turns a batch's stored rows into floats; in slices, each slice
-    is prepared in turn, so the loop hands the rows over as they are.
-    """
-    from .train import gradients
-
-    compute = Adversarial(adversarial) if adversarial else gradients
-    if batch_size > MICRO_BATCH:
-        return (lambda rows: rows), InSlices(compute, MICRO_BATCH, prepare)
-    return prepare, compute

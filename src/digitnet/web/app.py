@@ -32,11 +32,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
+from ..api import evaluate_indices
 from ..errors import DigitnetError, ImageError
 from ..losses import softmax
 from ..modelfile import load_model
 from ..preprocess import decode_image, to_mnist
-from ..api import evaluate_indices
 from .limits import MAX_BODY_BYTES, BodySizeLimit
 
 STATIC = Path(__file__).parent / "static"

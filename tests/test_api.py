@@ -1,0 +1,158 @@
+"""The Python API on any arrays: input rules, labels, hand-built networks, copies."""
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+
+import digitnet as dn
+from digitnet.errors import ConfigError, InputError
+
+
+def blobs(n=300, features=20, classes=("a", "b", "c"), seed=0):
+    """Well-separated clusters: a task any small network learns in a few epochs."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(len(classes), features)) * 2
+    idx = rng.integers(0, len(classes), n)
+    return centres[idx] + rng.normal(size=(n, features)), np.asarray(classes)[idx]
+
+
+def test_fit_predict_evaluate_on_string_labels():
+    X, y = blobs()
+    net = dn.fit(X, y, hidden=(16,), epochs=20, lr=1e-2)
+    assert net.classes == ["a", "b", "c"] and net.n_features_in == 20
+    assert set(net.predict(X)) <= {"a", "b", "c"}
+    report = dn.evaluate(net, X, y)
+    assert report["test_accuracy"] > 0.95 and report["total"] == 300
+    assert len(net.history) == 20 and net.history[-1]["train_loss"] < net.history[0]["train_loss"]
+
+
+@pytest.mark.parametrize("labels", [[3, 7, 11], [-1, 0, 5]])
+def test_any_integer_labels_come_back_as_given(labels):
+    X, y = blobs(classes=labels)
+    net = dn.fit(X, y, hidden=(16,), epochs=20, lr=1e-2)
+    assert net.classes == sorted(labels)
+    predicted = net.predict(X)
+    assert predicted.dtype.kind == "i" and set(predicted.tolist()) <= set(labels)
+    assert (predicted == y).mean() > 0.9
+
+
+def test_uint8_is_scaled_once_and_floats_are_used_as_given():
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, (200, 30), dtype=np.uint8)
+    y = (pixels[:, 0] > 127).astype(int)
+    floats = pixels.astype(np.float32) * np.float32(1 / 255)
+    a = dn.fit(pixels, y, hidden=(8,), epochs=2)
+    b = dn.fit(floats, y, hidden=(8,), epochs=2)
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(p, q)       # the same inputs: no second division by 255
+    np.testing.assert_array_equal(a.predict_proba(pixels), a.predict_proba(floats))
+    c = dn.fit(pixels.astype(np.float32), y, hidden=(8,), epochs=2)     # 0..255 as given
+    assert not np.array_equal(a.parameters()[0], c.parameters()[0])
+
+
+@pytest.mark.parametrize("X,words", [
+    (np.full((4, 20), np.nan), "NaN"),
+    (np.ones(20), "2-d"),
+    (np.ones((4, 5, 4)), "2-d"),
+    (np.ones((4, 20), dtype=np.int64), "dtype int64"),
+    (np.ones((0, 20)), "no samples"),
+    (np.ones((4, 21)), "21 features"),
+    ([["a"] * 20] * 4, "dtype <U1"),
+])
+def test_bad_inputs_are_clear_value_errors(X, words):
+    net = dn.fit(*blobs(n=60), hidden=(4,), epochs=1)
+    with pytest.raises(ValueError) as err:
+        net.predict(X)
+    assert isinstance(err.value, InputError) and words in str(err.value), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_bad_training_data_and_settings():
+    X, y = blobs(n=60)
+    with pytest.raises(InputError, match="60 samples but y has 59"):
+        dn.fit(X, y[:-1])
+    with pytest.raises(InputError, match="mixes label types"):
+        dn.fit(X, np.array([1, "a"] * 30, dtype=object))
+    with pytest.raises(InputError, match="non-integer"):
+        dn.fit(X, np.linspace(0, 1, 60))
+    with pytest.raises(ConfigError, match="unexpected keyword|learning_rate"):
+        dn.fit(X, y, learning_rate=0.1)
+    with pytest.raises(ConfigError, match="epochs"):
+        dn.fit(X, y, epochs=0)
+    net = dn.fit(X, y, hidden=(4,), epochs=1)
+    with pytest.raises(InputError, match="label 'z'"):
+        dn.evaluate(net, X[:2], ["a", "z"])
+
+
+def test_a_network_built_by_hand_trains():
+    X, y = blobs()
+    rng = np.random.default_rng(0)
+    net = dn.Network([dn.Dense(20, 12, rng), dn.ReLU(), dn.Dropout(0.1), dn.Dense(12, 3, rng)])
+    before = net.parameters()[0].copy()
+    trained = dn.fit(X, y, model=net, epochs=20, lr=1e-2)
+    assert trained is net and net.classes == ["a", "b", "c"]
+    assert not np.array_equal(before, net.parameters()[0])
+    assert dn.evaluate(net, X, y)["test_accuracy"] > 0.9
+    mlp = dn.build_mlp(dn.Architecture(input_size=20, hidden=(8,), output_size=4), rng)
+    with pytest.raises(ConfigError, match="4 classes"):
+        dn.fit(X, y, model=mlp)
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_copies_train_exactly_like_the_original(how):
+    """A copied network owns its arrays and continues training bit for bit like the original."""
+    X, y = blobs()
+    net = dn.fit(X, y, hidden=(16, 8), epochs=2, dropout=0.2)
+    twin = pickle.loads(pickle.dumps(net)) if how == "pickle" else copy.deepcopy(net)
+    assert not any(np.shares_memory(p, q) for p, q in zip(net.parameters(), twin.parameters()))
+    before = [p.copy() for p in twin.parameters()]
+    dn.fit(X, y, model=net, epochs=3, seed=7, dropout=0.2)
+    dn.fit(X, y, model=twin, epochs=3, seed=7, dropout=0.2)
+    for p, q, b in zip(net.parameters(), twin.parameters(), before):
+        assert not np.array_equal(q, b)                       # training the copy changed it
+        np.testing.assert_array_equal(p, q)                   # exactly as it changed the original
+
+
+def test_inference_returns_new_arrays_and_leaves_inputs_alone():
+    X, y = blobs(n=50)
+    net = dn.fit(X, y, hidden=(8,), epochs=1)
+    X32 = X.astype(np.float32)
+    kept = X32.copy()
+    first = net.predict_proba(X32)
+    copy_of_first = first.copy()
+    second = net.predict_proba(X32[::-1].copy())
+    logits, hidden = net.activations(X32)
+    np.testing.assert_array_equal(X32, kept)
+    np.testing.assert_array_equal(first, copy_of_first)
+    assert not np.shares_memory(first, second) and not np.shares_memory(logits, hidden[0])
+    np.testing.assert_allclose(first.sum(axis=1), 1, rtol=1e-6)
+
+
+def test_model_file_keeps_features_classes_and_history(tmp_path):
+    X, y = blobs(classes=("cat", "dog"))
+    net = dn.fit(X, y, hidden=(8,), epochs=3)
+    loaded, meta = dn.load_model(dn.save_model(tmp_path / "m.npz", net))
+    assert loaded.classes == ["cat", "dog"] and loaded.n_features_in == 20
+    assert meta["classes"] == ["cat", "dog"] and len(loaded.history) == 3
+    np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
+
+
+def test_history_records_the_blas_thread_count():
+    net = dn.fit(*blobs(n=60), hidden=(4,), epochs=1)
+    threads = net.history[0]["threads"]
+    assert threads is None or (isinstance(threads, int) and threads >= 1)
+    from threadpoolctl import threadpool_info
+
+    if any(info.get("user_api") == "blas" for info in threadpool_info()):
+        assert threads >= 1
+
+
+def test_validation_data_enables_early_stopping():
+    X, y = blobs(n=400)
+    net = dn.fit(X[:300], y[:300], validation_data=(X[300:], y[300:]), hidden=(16,), epochs=40,
+                 lr=0.05, optimizer="sgd", patience=2)
+    val = [h["val_loss"] for h in net.history]
+    assert all(v is not None for v in val)
+    assert len(val) < 40 or min(val) == val[-1]

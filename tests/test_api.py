@@ -147,6 +147,11 @@ def test_history_records_the_blas_thread_count():
 
     if any(info.get("user_api") == "blas" for info in threadpool_info()):
         assert threads >= 1
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, user_api="blas"):
+            single = dn.fit(*blobs(n=60), hidden=(4,), epochs=1)
+        assert single.history[0]["threads"] == 1
 
 
 def test_validation_data_enables_early_stopping():

@@ -46,3 +46,17 @@ def test_not_a_run_folder(tmp_path):
     (tmp_path / HISTORY).write_text('[{"train_loss": 1.0}]')
     with pytest.raises(ModelFileError, match="model file not found"):
         read_run(tmp_path)
+
+
+def test_train_run_trains_evaluates_and_writes_the_folder(mnist, tmp_path):
+    from digitnet.runs import CHECKPOINT, train_run
+
+    data = dataclasses.replace(mnist, x_train=mnist.x_train[:1000], y_train=mnist.y_train[:1000])
+    lines = []
+    run = train_run(TrainConfig(hidden=(16,), epochs=2, lr=1e-2, patience=None), tmp_path / "r", data=data,
+                    checkpoint_every=1, log=lines.append, plots=False)
+    assert run.report["total"] == 10000 and 0.5 < run.report["test_accuracy"] <= 1
+    assert sorted(p.name for p in run.files) == sorted([MODEL, HISTORY, REPORT])
+    assert (tmp_path / "r" / CHECKPOINT).is_file()
+    assert lines[0].startswith("digitnet ") and lines[-1].startswith("test accuracy:")
+    assert read_run(tmp_path / "r").report == run.report

@@ -166,13 +166,10 @@ def _resume_config(args):
 
 
 def cmd_train(args) -> int:
-    from .api import evaluate_indices
-    from .hooks import Checkpointing, ProgressBar, StopOnRequest
-    from .metrics import format_report
-    from .runs import checkpoint_path, default_dir, write_run
-    from .train import train
+    from .hooks import ProgressBar, StopOnRequest
+    from .runs import default_dir, train_run
+    from .stop_signals import StopRequests
 
-    say = _printer(args.json)
     checkpoint = None
     if args.resume:
         config, checkpoint = _resume_config(args)
@@ -180,27 +177,15 @@ def cmd_train(args) -> int:
     else:
         config = _config_from_args(args)
         out = args.out or default_dir(args.preset)
-    data = load_dataset(config.dataset, args.data_dir, config.validation_size,
-                        train_limit=config.train_limit)
-    arch = "-".join(str(s) for s in (data.n_features, *config.hidden, len(data.classes)))
-    batch = "full batch" if config.batch_size == 0 else f"batch {config.batch_size}"
-    say(f"digitnet {__version__}: training {arch} on {data.name} "
-        f"({len(data.x_train):,} train, {len(data.x_val):,} validation images from {data.source})")
-    say(f"preset {config.preset}: {config.optimizer} lr {config.lr:g} ({config.schedule}), {batch}, "
-        f"{config.epochs} {'iterations' if config.batch_size == 0 else 'epochs'}, seed {config.seed}")
-    if checkpoint is not None:
-        done = checkpoint.meta["state"]
-        say(f"resuming from {checkpoint.path}: epoch {done['epoch']}, step {done['step']}")
-
-    from .stop_signals import StopRequests
-
     stop = StopRequests(_printer(True))  # to stderr
-    hooks = [Checkpointing(checkpoint_path(out), args.checkpoint_every), StopOnRequest(stop)]
+    hooks = [StopOnRequest(stop)]
     if sys.stderr.isatty() and not args.json:
         hooks.insert(0, ProgressBar())
     stop.install()
     try:
-        result = train(config, data, hooks, resume=checkpoint, log=say)
+        run = train_run(config, out, data_dir=args.data_dir, hooks=hooks, resume=checkpoint,
+                        checkpoint_every=args.checkpoint_every, log=_printer(args.json),
+                        plots=not args.no_plots)
         stop.restore()
     except TrainingInterrupted as err:
         status = 128 + stop.signal_number
@@ -213,23 +198,14 @@ def cmd_train(args) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)
-    report, probs = evaluate_indices(result.model, data.x_test, data.y_test)
-    unit = "iterations" if config.batch_size == 0 else "epochs"
-    say(f"trained in {result.train_seconds:.1f}s ({len(result.history)} {unit}"
-        + (f", best epoch {result.best_epoch}" if result.best_epoch != len(result.history) else "") + ")")
-    say(format_report(report, data.classes))
-    written = write_run(out, result, config, data, report, probs, plots=not args.no_plots)
-    model_path, plots = written[0], written[3:]
-    say(f"wrote {model_path}, {out / 'history.json'}" + (f" and {len(plots)} plots" if plots else ""))
-    say(f"test accuracy: {100 * report['test_accuracy']:.2f}%")
     if args.json:
+        result, report = run.result, run.report
         print(json.dumps({
             "test_accuracy": report["test_accuracy"], "accuracy_ci95": report["accuracy_ci95"],
             "train_seconds": result.train_seconds, "epochs": len(result.history),
             "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
-            "final_train_loss": result.final_train_loss,
-            "model": str(model_path), "out": str(out), "plots": [str(p) for p in plots],
-            "config": config.to_dict(), "history": result.history,
+            "final_train_loss": result.final_train_loss, "model": str(run.files[0]), "out": str(out),
+            "plots": [str(p) for p in run.files[3:]], "config": config.to_dict(), "history": result.history,
         }))
     return 0
 

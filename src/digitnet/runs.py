@@ -9,26 +9,32 @@
         checkpoint.npz   for --resume (when checkpoints were asked for or Ctrl-C)
         *.png            the plots (plots.plot_run)
 
-``digitnet train`` writes it; ``digitnet plot``, ``train --resume``,
-``serve`` and the tools read it back through :func:`read_run`.
+:func:`train_run` trains, evaluates and writes it (``digitnet train`` is a
+thin layer over it); ``digitnet plot``, ``train --resume``, ``serve`` and the
+tools read it back through :func:`read_run`.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from . import __version__
+from .api import evaluate_indices
 from .config import TrainConfig
-from .data import Dataset
+from .data import Dataset, load_dataset
 from .errors import ConfigError
 from .fileio import write_json
+from .hooks import Checkpointing, Hook
+from .metrics import format_report
 from .model import Network
 from .modelfile import load_model, save_model
-from .train import TrainResult
+from .train import TrainResult, train
 
 MODEL, HISTORY, REPORT, CHECKPOINT = "model.npz", "history.json", "report.json", "checkpoint.npz"
 
@@ -53,6 +59,67 @@ class Run:
     meta: dict
     history: list[dict]
     report: dict | None
+
+
+@dataclass
+class TrainedRun:
+    """What :func:`train_run` returns: the training result, its test report, the files."""
+
+    path: Path
+    result: TrainResult
+    report: dict
+    files: list[Path]
+
+
+def train_run(config: TrainConfig, out: str | Path, *, data: Dataset | None = None,
+              data_dir: str | Path | None = None, hooks: Sequence[Hook] = (), resume=None,
+              checkpoint_every: int | None = None, log: Callable[[str], None] | None = None,
+              plots: bool = True) -> TrainedRun:
+    """Train as ``config`` says, evaluate on the test set, and write the run folder ``out``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    out : str or Path
+        The run folder (created); ``out/checkpoint.npz`` is written every
+        ``checkpoint_every`` epochs and whenever a stop is requested.
+    data : Dataset, optional
+        Default: ``load_dataset(config.dataset, data_dir, ...)``.
+    hooks : sequence of Hook
+        Added to the checkpoint hook (progress bars, stop requests...).
+    resume : Checkpoint, optional
+    log : callable, optional
+        Receives the human-readable lines (what is trained, each epoch, the report).
+
+    Raises
+    ------
+    TrainingInterrupted, TrainingDiverged, DataError, ConfigError
+        As :func:`digitnet.train.train` and :func:`digitnet.data.load_dataset`.
+    """
+    say = log or (lambda line: None)
+    out = Path(out)
+    if data is None:
+        data = load_dataset(config.dataset, data_dir, config.validation_size, train_limit=config.train_limit)
+    sizes = "-".join(str(s) for s in (data.n_features, *config.hidden, len(data.classes)))
+    batch = "full batch" if config.batch_size == 0 else f"batch {config.batch_size}"
+    say(f"digitnet {__version__}: training {sizes} on {data.name} "
+        f"({len(data.x_train):,} train, {len(data.x_val):,} validation images from {data.source})")
+    say(f"preset {config.preset}: {config.optimizer} lr {config.lr:g} ({config.schedule}), {batch}, "
+        f"{config.epochs} {'iterations' if config.batch_size == 0 else 'epochs'}, seed {config.seed}")
+    if resume is not None:
+        done = resume.meta["state"]
+        say(f"resuming from {resume.path}: epoch {done['epoch']}, step {done['step']}")
+    checkpoints = Checkpointing(checkpoint_path(out), checkpoint_every)
+    result = train(config, data, [checkpoints, *hooks], resume=resume, log=log)
+    report, probs = evaluate_indices(result.model, data.x_test, data.y_test)
+    unit = "iterations" if config.batch_size == 0 else "epochs"
+    say(f"trained in {result.train_seconds:.1f}s ({len(result.history)} {unit}"
+        + (f", best epoch {result.best_epoch}" if result.best_epoch != len(result.history) else "") + ")")
+    say(format_report(report, data.classes))
+    files = write_run(out, result, config, data, report, probs, plots=plots)
+    say(f"wrote {files[0]}, {out / HISTORY}" + (f" and {len(files) - 3} plots" if len(files) > 3 else ""))
+    say(f"test accuracy: {100 * report['test_accuracy']:.2f}%")
+    return TrainedRun(out, result, report, files)
 
 
 def default_dir(preset: str) -> Path:

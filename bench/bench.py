@@ -36,6 +36,7 @@ sys.path.insert(0, str(HERE))
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
 from digitnet import TrainConfig, load_dataset, preset, train  # noqa: E402
+from digitnet.hooks import OnEpochEnd  # noqa: E402
 from digitnet.model import Architecture, build_mlp  # noqa: E402
 from digitnet.train import loss_and_accuracy  # noqa: E402
 
@@ -123,11 +124,12 @@ def alternate(config: TrainConfig, data, peers: dict, reps: int) -> dict:
     digitnet trains ``reps + 1`` epochs in one call of its own ``train()``, so
     its work arrays and optimizer state carry over from epoch to epoch, as the
     peers' model and optimizer objects do; each digitnet figure is the epoch's
-    own recorded time. Between two of its epochs (in its ``on_epoch`` callback,
-    which that timer does not count), every peer runs one timed epoch, in an
-    order that rotates from round to round. Each run starts after a short
-    pause: thread pools (OpenMP's, OpenBLAS's) keep spinning for a while after
-    their last job, which would otherwise slow whoever runs next.
+    own recorded time. Between two of its epochs (in an ``OnEpochEnd`` hook,
+    which runs after the epoch's seconds are recorded, so that timer does not
+    count it), every peer runs one timed epoch, in an order that rotates from
+    round to round. Each run starts after a short pause: thread pools
+    (OpenMP's, OpenBLAS's) keep spinning for a while after their last job,
+    which would otherwise slow whoever runs next.
     """
     times = {"digitnet": [], **{name: [] for name in peers}}
     names = list(peers)
@@ -143,7 +145,7 @@ def alternate(config: TrainConfig, data, peers: dict, reps: int) -> dict:
         time.sleep(PAUSE)
 
     time.sleep(PAUSE)
-    train(dataclasses.replace(config, epochs=reps + 1), without_validation(data), on_epoch=peers_between)
+    train(dataclasses.replace(config, epochs=reps + 1), without_validation(data), [OnEpochEnd(peers_between)])
     return {name: {"median": statistics.median(t[1:]), "all": t[1:]} for name, t in times.items()}
 
 
@@ -250,7 +252,7 @@ def time_to_accuracy(data, target=0.98) -> dict:
 
     # No validation set: its pass would count in digitnet's epoch time and
     # PyTorch's loop has none. Both train on the same 55,000 images.
-    train(dataclasses.replace(config, patience=None), without_validation(data), on_epoch=on_epoch)
+    train(dataclasses.replace(config, patience=None), without_validation(data), [OnEpochEnd(on_epoch)])
 
     torch_run = TorchTrainer(data.x_train, data.y_train, config.hidden, batch_size=config.batch_size,
                              lr=config.lr, dropout=config.dropout, schedule_epochs=config.epochs,

@@ -161,3 +161,60 @@ def test_validation_data_enables_early_stopping():
     val = [h["val_loss"] for h in net.history]
     assert all(v is not None for v in val)
     assert len(val) < 40 or min(val) == val[-1]
+
+
+def test_a_trained_network_keeps_its_classes_when_training_continues():
+    X, y = blobs()
+    net = dn.fit(X, y, hidden=(8,), epochs=2)
+    with pytest.raises(InputError, match="label 'z'"):
+        dn.fit(X, np.where(y == "c", "z", y), model=net)
+    with pytest.raises(InputError, match=r"label \d, not one of the network.s classes"):
+        dn.fit(X, np.searchsorted(["a", "b", "c"], y), model=net)
+    assert net.classes == ["a", "b", "c"]
+    dn.fit(X[y != "c"], y[y != "c"], model=net, epochs=1)        # a subset of its labels is fine
+    assert net.classes == ["a", "b", "c"]
+
+
+def test_a_plain_list_of_layers_is_a_network():
+    X, y = blobs()
+    rng = np.random.default_rng(0)
+    net = dn.fit(X, y, model=[dn.Dense(20, 8, rng), dn.ReLU(), dn.Dense(8, 3, rng)], epochs=2)
+    assert isinstance(net, dn.Network) and net.classes == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("labels,expected", [
+    (np.array([np.int64(4), np.int64(9)] * 30, dtype=object), [4, 9]),      # pandas object column
+    (np.array([True, False] * 30), [False, True]),
+    (["x", "y"] * 30, ["x", "y"]),
+])
+def test_label_kinds(labels, expected, tmp_path):
+    X, _ = blobs(n=60)
+    net = dn.fit(X, labels, hidden=(4,), epochs=1)
+    assert net.classes == expected
+    loaded, _ = dn.load_model(dn.save_model(tmp_path / "m.npz", net))
+    assert loaded.classes == expected and set(loaded.predict(X).tolist()) <= set(expected)
+
+
+def test_bytes_labels_are_refused_with_advice():
+    X, _ = blobs(n=60)
+    with pytest.raises(InputError, match="decode bytes first"):
+        dn.fit(X, np.array([b"a", b"b"] * 30))
+
+
+@pytest.mark.parametrize("setting,words", [({"log_every": 0}, "log every"), ({"seed": -1}, "seed"),
+                                           ({"lr": float("inf")}, "finite"), ({"momentum": 2.0}, "momentum")])
+def test_out_of_range_settings_are_config_errors(setting, words):
+    with pytest.raises(ConfigError, match=words):
+        dn.fit(*blobs(n=60), **setting)
+
+
+def test_activations_take_the_same_inputs_as_predict():
+    X, y = blobs(n=50)
+    pixels = (np.abs(X) * 40).clip(0, 255).astype(np.uint8)
+    net = dn.fit(pixels, y, hidden=(8,), epochs=1)
+    logits, hidden = net.activations(pixels)
+    np.testing.assert_allclose(dn.softmax(logits), net.predict_proba(pixels), rtol=1e-5)
+    with pytest.raises(InputError, match="19 features"):
+        net.activations(pixels[:, :19])
+    with pytest.raises(InputError, match="too large"):
+        net.predict(np.full((2, 20), 1e300))

@@ -175,3 +175,22 @@ def test_flags_override_the_preset():
     assert config.lr == 0.01 and config.hidden == (8, 4) and config.log_every == 7
     assert config.batch_size == 0 and config.optimizer == "sgd"           # the rest from the preset
     assert config.patience is None and config.augment == "affine" and config.preset == "seed"
+
+
+def test_evaluate_maps_a_models_own_labels_onto_the_dataset(tmp_path):
+    """A model trained from Python on MNIST with its own label names evaluates like dn.evaluate."""
+    import numpy as np
+
+    import digitnet as dn
+
+    data = dn.load_dataset("mnist", MNIST_DIR, validation_size=0, train_limit=3000)
+    words = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    net = dn.fit(data.x_train, words[data.y_train], hidden=(32,), epochs=2, lr=3e-3)
+    dn.save_model(tmp_path / "words.npz", net, {"dataset": "mnist"})
+    result = digitnet("evaluate", tmp_path / "words.npz", "--json", check=False)
+    assert result.returncode == 1 and "do not include the data's class 0" in result.stderr
+    net.classes = list(range(10))[::-1]                   # digits, but in another order
+    dn.save_model(tmp_path / "reversed.npz", net, {"dataset": "mnist"})
+    reference = dn.evaluate(net, data.x_test, data.y_test)["test_accuracy"]
+    assert last_json(digitnet("evaluate", tmp_path / "reversed.npz", "--json").stdout)[
+        "test_accuracy"] == reference

@@ -53,7 +53,7 @@ def test_dropout_gradient_with_fixed_mask(rng):
 def test_dense_skips_unused_input_gradient(rng):
     layer = Dense(3, 2, rng)
     layer.input_grad = False
-    layer.forward(np.ones((4, 3), np.float32))
+    layer.forward(np.ones((4, 3), np.float32), training=True)
     assert layer.backward(np.ones((4, 2), np.float32)) is None
     np.testing.assert_allclose(layer.grads["W"], np.full((3, 2), 4.0))
     np.testing.assert_allclose(layer.grads["b"], [4.0, 4.0])
@@ -85,7 +85,7 @@ def test_dropout_rejects_bad_probability(p):
 
 
 def test_work_arrays_are_reused_and_grow_only_when_needed():
-    from digitnet.layers import reusable_array
+    from digitnet.workspace import reusable_array
 
     store = {}
     big = reusable_array(store, "y", (128, 50), np.float32)
@@ -111,6 +111,9 @@ def test_inference_returns_new_arrays_and_leaves_the_input_alone(rng, make):
     np.testing.assert_array_equal(x, before)                 # the caller's input is untouched
     np.testing.assert_array_equal(first, kept)               # an earlier result is not overwritten
     assert not np.shares_memory(first, second)
+    if isinstance(layer, (Dense, ReLU)):                      # nothing of the caller's is kept
+        with pytest.raises(RuntimeError, match="training=True"):
+            layer.backward(np.ones_like(second))
 
 
 @pytest.mark.parametrize("make", [lambda rng: Dense(6, 4, rng), lambda rng: ReLU(),

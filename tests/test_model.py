@@ -20,7 +20,7 @@ def test_tiny_network_by_hand():
     loss = SoftmaxCrossEntropy()
 
     x = np.array([[1.0, 2.0]])
-    logits = net.forward(x)      # z1 = [2, -2], a1 = [2, 0], z2 = [2.5, 3.5]
+    logits = net.forward(x, training=True)   # z1 = [2, -2], a1 = [2, 0], z2 = [2.5, 3.5]
     np.testing.assert_allclose(logits, [[2.5, 3.5]])
     value = loss.forward(logits, np.array([0]))
     assert value == pytest.approx(np.log(1 + np.e))   # -log(1 / (1 + e)) = 1.313262

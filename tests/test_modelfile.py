@@ -144,7 +144,7 @@ def test_unknown_layer_type(saved):
 
 def test_a_new_layer_type_saves_and_loads_without_touching_the_loader(tmp_path, rng, monkeypatch):
     """Register a layer (here a parameterised scaling) and a model file carries it."""
-    from digitnet.layers import LAYER_TYPES, Dense
+    from digitnet.layers import LAYER_TYPES, Dense, register_layer
     from digitnet.model import Network
 
     class Scale:
@@ -169,7 +169,10 @@ def test_a_new_layer_type_saves_and_loads_without_touching_the_loader(tmp_path, 
             layer.params["s"] = params["s"].copy()
             return layer
 
-    monkeypatch.setitem(LAYER_TYPES, "Scale", Scale)
+    monkeypatch.setitem(LAYER_TYPES, "Scale", None)      # removed again after the test
+    with pytest.raises(TypeError, match="no PARAMS"):
+        register_layer(type("Bare", (), {"forward": None}))
+    assert register_layer(Scale) is Scale and LAYER_TYPES["Scale"] is Scale
     net = Network([Dense(4, 3, rng), Scale(3)], classes=["a", "b", "c"])
     loaded, meta = load_model(save_model(tmp_path / "m.npz", net))
     assert [type(layer).__name__ for layer in loaded.layers] == ["Dense", "Scale"]

@@ -182,11 +182,11 @@ def test_input_gradient_against_finite_differences(rng):
     model = build_mlp(Architecture(input_size=12, hidden=(8, 6)), rng, np.float64)
     x, y = rng.standard_normal((5, 12)), rng.integers(0, 10, 5)
     loss_fn = SoftmaxCrossEntropy(smoothing=0.1)
-    loss_fn.forward(model.forward(x), y)
+    loss_fn.forward(model.forward(x, training=True), y)
     analytic = model.backward(loss_fn.backward(), input_grad=True).copy()
-    numeric = numerical_gradient(lambda: loss_fn.forward(model.forward(x), y), x)
+    numeric = numerical_gradient(lambda: loss_fn.forward(model.forward(x, training=True), y), x)
     assert relative_error(analytic, numeric) < 1e-7
-    loss_fn.forward(model.forward(x), y)
+    loss_fn.forward(model.forward(x, training=True), y)
     assert model.backward(loss_fn.backward()) is None          # not asked: not computed
 
 

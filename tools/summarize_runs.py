@@ -1,9 +1,10 @@
 """One results-table row from several seeds of the same recipe.
 
 Reads the ``report.json`` and ``model.npz`` metadata that ``digitnet train``
-writes in each run folder and prints a Markdown row: recipe, epochs,
-training wall time, test accuracy (mean, spread, and each seed with its 95%
-interval). ``--json`` prints the figures instead.
+writes in each run folder (with :func:`digitnet.runs.read_run`) and prints a
+Markdown row: recipe, epochs, training wall time, test accuracy (mean,
+spread, and each seed with its 95% interval). ``--json`` prints the figures
+instead.
 
 Usage::
 
@@ -18,15 +19,17 @@ import statistics
 import sys
 from pathlib import Path
 
-from digitnet.modelfile import load_model
+from digitnet.runs import read_run
 
 
 def summarize(run_dirs: list[Path]) -> dict:
     runs = []
-    for run in run_dirs:
-        report = json.loads((run / "report.json").read_text())
-        _, meta = load_model(run / "model.npz")
-        runs.append({"run": str(run), "seed": meta["config"]["seed"], "accuracy": report["test_accuracy"],
+    for path in run_dirs:
+        run = read_run(path)
+        if run.report is None:
+            raise SystemExit(f"{path}: no report.json (was the run evaluated on a test set?)")
+        report, meta = run.report, run.meta
+        runs.append({"run": str(path), "seed": meta["config"]["seed"], "accuracy": report["test_accuracy"],
                      "ci95": report["accuracy_ci95"], "train_seconds": meta["train_seconds"],
                      "epochs": meta["epochs_run"], "dataset": meta["dataset"], "preset": meta["preset"]})
     accuracies = [r["accuracy"] for r in runs]
@@ -41,15 +44,15 @@ def summarize(run_dirs: list[Path]) -> dict:
 
 def ensemble_accuracy(run_dirs: list[Path], data_dir: Path | None = None) -> dict:
     """Test accuracy of the runs' models voting together (mean of their probabilities)."""
-    from digitnet.data import load_dataset, scale_images
+    from digitnet.data import load_dataset
     from digitnet.metrics import wilson_interval
 
-    models = [load_model(run / "model.npz") for run in run_dirs]
-    data = load_dataset(models[0][1]["dataset"], data_dir, validation_size=0)
-    x = scale_images(data.x_test)
-    probs = sum(model.predict_proba(x) for model, _ in models) / len(models)
+    runs = [read_run(path) for path in run_dirs]
+    data = load_dataset(runs[0].meta["dataset"], data_dir, validation_size=0)
+    # predict_proba takes the uint8 pixels as they are (scaled by 1/255, digitnet.inputs.to_float).
+    probs = sum(run.model.predict_proba(data.x_test) for run in runs) / len(runs)
     correct = int((probs.argmax(axis=1) == data.y_test).sum())
-    return {"members": len(models), "accuracy": correct / len(data.y_test),
+    return {"members": len(runs), "accuracy": correct / len(data.y_test),
             "ci95": list(wilson_interval(correct, len(data.y_test)))}
 
 

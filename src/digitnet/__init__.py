@@ -28,7 +28,7 @@ from .errors import (
     TrainingInterrupted,
 )
 from .hooks import Checkpointing, EarlyStopping, Hook, OnEpochEnd, ProgressBar, StopOnRequest
-from .layers import Dense, Dropout, Layer, ReLU
+from .layers import Dense, Dropout, Layer, ReLU, register_layer
 from .losses import SoftmaxCrossEntropy, log_softmax, softmax
 from .model import Architecture, Network, build_mlp
 from .modelfile import load_model, save_model
@@ -41,5 +41,5 @@ __all__ = [
     "InputError", "Layer", "ModelFileError", "Network", "OnEpochEnd", "Optimizer", "ProgressBar", "ReLU",
     "SoftmaxCrossEntropy", "StopOnRequest", "TrainConfig", "TrainResult", "Trainer", "TrainingDiverged",
     "TrainingInterrupted", "build_mlp", "evaluate", "fit", "load_dataset", "load_model", "log_softmax",
-    "make_optimizer", "preset", "save_model", "softmax", "train", "train_step",
+    "make_optimizer", "preset", "register_layer", "save_model", "softmax", "train", "train_step",
 ]

@@ -26,7 +26,7 @@ from .model import Network
 from .train import train
 
 
-def fit(X: Any, y: Any, config: TrainConfig | None = None, *, model: Network | None = None,
+def fit(X: Any, y: Any, config: TrainConfig | None = None, *, model: Network | list | None = None,
         validation_data: tuple[Any, Any] | None = None, hooks: Sequence[Hook] = (),
         verbose: bool = False, **overrides: Any) -> Network:
     """Train a network on any arrays and return it.
@@ -40,8 +40,9 @@ def fit(X: Any, y: Any, config: TrainConfig | None = None, *, model: Network | N
         sorted distinct values.
     config : TrainConfig, optional
         Default: :class:`TrainConfig` with no hold-out (``validation_size=0``).
-    model : Network, optional
-        A network to train (``build_mlp``, or ``Network([...layers])``).
+    model : Network or list of layers, optional
+        A network to train (``build_mlp``, ``Network([...])`` or a plain list
+        of layers); a trained one continues, keeping its classes.
     validation_data : (X_val, y_val), optional
         Evaluated after each epoch; enables early stopping (``patience``).
     hooks : sequence of Hook
@@ -72,13 +73,11 @@ def fit(X: Any, y: Any, config: TrainConfig | None = None, *, model: Network | N
     """
     config = TrainConfig.from_dict({**(config or TrainConfig(validation_size=0)).to_dict(),
                                     "dataset": "arrays", **overrides})
-    classes = None
-    if model is not None:     # continuing: keep the network's label order if y fits it
-        try:
-            if set(np.unique(np.asarray(y)).tolist()) <= set(model.classes):
-                classes = model.classes
-        except TypeError:     # mixed label types: encode_labels explains
-            pass
+    if isinstance(model, (list, tuple)):
+        model = Network(model)
+    # A network that has been trained keeps its classes (new labels are an
+    # error); a new one, built by hand, takes them from y.
+    classes = model.classes if model is not None and model.history else None
     data = arrays_dataset(X, y, validation_data, config.validation_size, classes)
     return train(config, data, hooks, model=model, log=print if verbose else None).model
 
@@ -115,10 +114,33 @@ def evaluate(model: Network, X: Any, y: Any) -> dict:
     return evaluate_indices(model, X, indices)[0]
 
 
-def evaluate_indices(model: Network, X: np.ndarray, indices: np.ndarray) -> tuple[dict, np.ndarray]:
-    """:func:`evaluate` for labels already given as class indices; also returns the probabilities."""
+def evaluate_indices(model: Network, X: np.ndarray, indices: np.ndarray,
+                     classes: Sequence | None = None) -> tuple[dict, np.ndarray]:
+    """:func:`evaluate` for labels given as indices into ``classes``; also returns the probabilities.
+
+    ``classes`` (a dataset's, e.g. ``Dataset.classes``) default to the
+    model's own; other ones are mapped onto the model's (:func:`class_map`).
+    """
+    if classes is not None:
+        indices = class_map(model, classes)[indices]
     probs = model.predict_proba(X)  # (N, K)
     return classification_report(indices, probs.argmax(axis=1), model.classes), probs
+
+
+def class_map(model: Network, classes: Sequence) -> np.ndarray:
+    """For each of a dataset's ``classes``, the index of the same label in ``model.classes``.
+
+    Raises
+    ------
+    InputError
+        If the model does not know one of the classes (it was trained on other labels).
+    """
+    known = {c: i for i, c in enumerate(model.classes)}
+    missing = [c for c in classes if c not in known]
+    if missing:
+        raise InputError(f"the network's classes {list(model.classes)[:12]} do not include the "
+                         f"data's class {missing[0]!r}: it was trained on other labels")
+    return np.array([known[c] for c in classes], dtype=np.int64)
 
 
 def arrays_dataset(X: Any, y: Any, validation_data: tuple[Any, Any] | None = None,

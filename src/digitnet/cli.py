@@ -224,7 +224,7 @@ def cmd_evaluate(args) -> int:
     from .metrics import format_report
 
     model, meta, data = _load_model_and_data(args.model, args.dataset, args.data_dir)
-    report, _ = evaluate_indices(model, data.x_test, data.y_test)
+    report, _ = evaluate_indices(model, data.x_test, data.y_test, data.classes)
     if args.json:
         print(json.dumps({"model": str(args.model), "dataset": data.name, **report}))
     else:
@@ -276,7 +276,7 @@ def cmd_plot(args) -> int:
     run = read_run(args.run_dir)
     name = args.dataset or run.meta.get("dataset", "mnist")
     data = load_dataset(name, args.data_dir, validation_size=0)
-    report, probs = evaluate_indices(run.model, data.x_test, data.y_test)
+    report, probs = evaluate_indices(run.model, data.x_test, data.y_test, data.classes)
     config = run.meta.get("config", {})
     every = config.get("log_every", 1) if config.get("batch_size") == 0 else 1
     for path in plot_run(args.run_dir, run.history, report, run.model, data, probs, log_every=every):

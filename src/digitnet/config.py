@@ -8,6 +8,7 @@ individual fields of the chosen preset.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,8 +123,14 @@ class TrainConfig:
             problems.append(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             problems.append(f"schedule must be one of {', '.join(SCHEDULES)}")
-        if not self.lr > 0:
-            problems.append("learning rate must be > 0")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            problems.append("learning rate must be a finite number > 0")
+        if not 0 <= self.momentum < 1:
+            problems.append("momentum must be in [0, 1)")
+        if self.log_every < 1:
+            problems.append("log every must be at least 1")
+        if self.seed < 0:
+            problems.append("seed must be >= 0")
         if not (0 <= self.dropout < 1 and 0 <= self.input_dropout < 1):
             problems.append("dropout must be in [0, 1)")
         if self.weight_decay < 0:

@@ -58,7 +58,7 @@ def check_network(hidden=(16, 12), input_size: int = 20, classes: int = 10, batc
     loss = SoftmaxCrossEntropy()
 
     def f() -> float:
-        return loss.forward(model.forward(x), y)
+        return loss.forward(model.forward(x, training=True), y)
 
     f()
     model.backward(loss.backward())

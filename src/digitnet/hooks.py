@@ -33,6 +33,8 @@ from .data import Dataset
 from .errors import TrainingDiverged
 from .layers import Dense
 from .metrics import loss_and_accuracy
+from .model import Network
+from .optim import Optimizer
 
 
 class Trainer(Protocol):
@@ -40,8 +42,8 @@ class Trainer(Protocol):
 
     config: TrainConfig
     data: Dataset
-    model: Any            # the Network being trained
-    optimizer: Any        # its Optimizer
+    model: Network
+    optimizer: Optimizer
     rng: np.random.Generator
     state: Any            # the LoopState: epoch, step, position, history; stop, interrupt
     result: Any           # the TrainResult being filled in

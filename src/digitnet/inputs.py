@@ -113,15 +113,16 @@ def encode_labels(y: Any, classes: Sequence | None = None, name: str = "y") -> t
         if not np.isfinite(y).all() or not np.all(y == np.round(y)):
             raise InputError(f"{name} holds non-integer numbers; labels are integers or strings")
         y = y.astype(np.int64)
-    if y.dtype.kind == "b":
-        y = y.astype(np.int64)
-    if y.dtype.kind not in "iuUSO":
-        raise InputError(f"{name} has dtype {y.dtype}; labels are integers or strings")
-    if y.dtype.kind == "O":
-        kinds = {type(v) for v in y.tolist()}
-        if not (kinds <= {str} or kinds <= {int}):
-            raise InputError(f"{name} mixes label types {sorted(k.__name__ for k in kinds)}")
-        y = y.astype(str if str in kinds else np.int64)
+    if y.dtype.kind == "O":   # pandas columns, lists of mixed objects
+        values = [v.item() if isinstance(v, np.generic) else v for v in y.tolist()]
+        kinds = {type(v) for v in values}
+        if not (kinds <= {str} or kinds <= {int} or kinds <= {bool}):
+            raise InputError(f"{name} mixes label types {sorted(k.__name__ for k in kinds)}; "
+                             "labels are all integers or all strings")
+        y = np.asarray(values)
+    if y.dtype.kind not in "biuU":
+        raise InputError(f"{name} has dtype {y.dtype}; labels are integers, strings or booleans"
+                         + (" (decode bytes first)" if y.dtype.kind == "S" else ""))
     if classes is None:
         classes = np.unique(y).tolist()
     lookup = {c: i for i, c in enumerate(classes)}

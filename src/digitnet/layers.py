@@ -11,13 +11,14 @@ Every layer has ``forward(x, training)`` and ``backward(grad_y)``:
 Arrays are batch first: one row per example. Parameters are plain NumPy
 arrays owned by their layer, so a copied or unpickled layer is a working one.
 
-Two contracts, one for each mode (``backward`` works after either):
+Two contracts, one for each mode:
 
-* ``training=False`` (inference: no dropout) returns fresh arrays and never
-  changes ``x``;
-* ``training=True`` writes into work arrays the layer keeps from step to step
-  (no allocation per step), so its result is overwritten by the next call,
-  and ``backward`` may overwrite ``grad_y``. Only the training step uses it.
+* ``training=False`` (inference: no dropout) returns fresh arrays, never
+  changes ``x`` and keeps no reference to it;
+* ``training=True`` caches what ``backward`` needs and writes into work
+  arrays the layer keeps from step to step (no allocation per step), so its
+  result is overwritten by the next call, and ``backward`` may overwrite
+  ``grad_y``. Only the training step (and gradient checks) use it.
 
 A layer describes itself with :meth:`spec` (type and sizes, JSON-ready) and is
 rebuilt by ``from_spec`` from that spec and its arrays: model files store a
@@ -30,10 +31,17 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from .workspace import WorkArrays, reusable_vector
+
 
 class Layer(Protocol):
-    """What the network needs from a layer (``typing.Protocol``)."""
+    """What the network and model files need from a layer (``typing.Protocol``).
 
+    A new layer type implements these and is registered with
+    :func:`register_layer`; model files then save and load it.
+    """
+
+    PARAMS: ClassVar[tuple[str, ...]]   # names of the arrays a model file stores, e.g. ("W", "b")
     params: dict[str, np.ndarray]
     grads: dict[str, np.ndarray]
 
@@ -43,60 +51,8 @@ class Layer(Protocol):
 
     def spec(self) -> dict[str, Any]: ...
 
-
-def reusable_array(store: dict, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-    """A work array of ``shape`` kept in ``store`` from call to call (training only).
-
-    Training runs thousands of steps with the same batch size; writing each
-    step's outputs into arrays allocated once (NumPy's ``out=``) saves the
-    allocator and the page faults. The array is kept for the largest batch
-    seen and a view of its first rows is returned, so batches of changing
-    size (the last, smaller one of an epoch) allocate nothing either. The
-    catch, and the reason this is explicit: the array is overwritten by the
-    next call.
-    """
-    kept = store.get(name)
-    if kept is None or kept.shape[0] < shape[0] or kept.shape[1:] != shape[1:] or kept.dtype != dtype:
-        rows = max(shape[0], 0 if kept is None or kept.shape[1:] != shape[1:] else kept.shape[0])
-        kept = store[name] = np.empty((rows, *shape[1:]), dtype)
-    return kept[:shape[0]]
-
-
-def reusable_vector(store: dict, name: str, n: int, make) -> np.ndarray:
-    """The first ``n`` entries of a constant vector ``make(length)`` kept in ``store``.
-
-    For vectors that never change once built (ones, the row numbers
-    0 .. n-1): built again only when a longer one is needed.
-    """
-    kept = store.get(name)
-    if kept is None or len(kept) < n:
-        kept = store[name] = make(n)
-    return kept[:n]
-
-
-class WorkArrays:
-    """Mixin: named work arrays for training, left out when the layer is copied."""
-
-    _work: dict[str, np.ndarray]
-
-    def work(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-        """A reusable work array of ``shape``: see :func:`reusable_array`."""
-        if not hasattr(self, "_work"):
-            self._work = {}
-        return reusable_array(self._work, name, shape, dtype)
-
-    def __getstate__(self) -> dict:
-        # Work arrays and cached activations are scratch space, rebuilt on the
-        # next training step: a pickled layer holds only what defines it.
-        return {k: v for k, v in self.__dict__.items() if k not in self._scratch}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        for name in self._scratch:
-            setattr(self, name, None)
-        self._work = {}
-
-    _scratch: ClassVar[tuple[str, ...]] = ("_work",)
+    @classmethod
+    def from_spec(cls, spec: dict, params: dict[str, np.ndarray]) -> Layer: ...
 
 
 class Dense(WorkArrays):
@@ -137,7 +93,7 @@ class Dense(WorkArrays):
     (32, 10)
     """
 
-    PARAMS = ("W", "b")   # the arrays a model file stores for this layer
+    PARAMS: ClassVar[tuple[str, ...]] = ("W", "b")   # the arrays a model file stores
     _scratch = ("_work", "_x")
 
     def __init__(self, fan_in: int, fan_out: int, rng: np.random.Generator, dtype=np.float32):
@@ -154,9 +110,10 @@ class Dense(WorkArrays):
 
     def forward(self, x, training=False):
         W, b = self.params["W"], self.params["b"]
-        self._x = x  # (B, fan_in), kept for dL/dW
         if not training:
+            self._x = None                            # inference keeps nothing of the caller's
             return x @ W + b                          # (B, fan_out), a new array
+        self._x = x  # (B, fan_in), kept for dL/dW
         y = self.work("y", (x.shape[0], W.shape[1]), np.result_type(x, W))  # (B, fan_out)
         np.matmul(x, W, out=y)                        # y = x @ W + b
         y += b
@@ -165,7 +122,7 @@ class Dense(WorkArrays):
     def backward(self, grad_y):
         W = self.params["W"]
         if self._x is None:
-            raise RuntimeError("backward() needs a forward() first")
+            raise RuntimeError("backward() needs a forward(x, training=True) first")
         # x.T is a view: BLAS reads it transposed, no copy is made.
         np.matmul(self._x.T, grad_y, out=self.grads["W"])
         # The sum over the batch as a product with a vector of ones, 1^T g:
@@ -205,7 +162,7 @@ class ReLU(WorkArrays):
     that mask in place (in training, ``grad_y`` is the next layer's work array).
     """
 
-    PARAMS = ()
+    PARAMS: ClassVar[tuple[str, ...]] = ()
     _scratch = ("_work", "_y")
 
     def __init__(self):
@@ -216,14 +173,14 @@ class ReLU(WorkArrays):
 
     def forward(self, x, training=False):
         if not training:
-            self._y = np.maximum(x, 0)                # a new array
-        else:
-            self._y = np.maximum(x, 0, out=self.work("y", x.shape, x.dtype))  # (B, n)
+            self._y = None
+            return np.maximum(x, 0)                   # a new array
+        self._y = np.maximum(x, 0, out=self.work("y", x.shape, x.dtype))  # (B, n)
         return self._y
 
     def backward(self, grad_y):
         if self._y is None:
-            raise RuntimeError("backward() needs a forward() first")
+            raise RuntimeError("backward() needs a forward(x, training=True) first")
         active = np.greater(self._y, 0, out=self.work("active", self._y.shape, bool))
         return np.multiply(grad_y, active, out=grad_y)
 
@@ -259,7 +216,7 @@ class Dropout(WorkArrays):
         If ``p`` is not in [0, 1).
     """
 
-    PARAMS = ()
+    PARAMS: ClassVar[tuple[str, ...]] = ()
     _scratch = ("_work", "_mask")
 
     def __init__(self, p: float, rng: np.random.Generator | None = None):
@@ -300,5 +257,23 @@ class Dropout(WorkArrays):
         return f"Dropout(p={self.p})"
 
 
-# Every layer type a model file may name. A new layer registers here.
+# Every layer type a model file may name, by the "type" of its spec.
 LAYER_TYPES: dict[str, Any] = {"Dense": Dense, "ReLU": ReLU, "Dropout": Dropout}
+
+
+def register_layer(cls: type) -> type:
+    """Let model files save and load layer class ``cls`` (usable as a decorator).
+
+    ``cls`` needs what :class:`Layer` lists; its specs' ``"type"`` is its name.
+
+    Raises
+    ------
+    TypeError
+        If ``cls`` lacks ``PARAMS``, ``forward``, ``backward``, ``spec`` or ``from_spec``.
+    """
+    missing = [name for name in ("PARAMS", "forward", "backward", "spec", "from_spec")
+               if not hasattr(cls, name)]
+    if missing:
+        raise TypeError(f"{cls.__name__} cannot be a layer: it has no {', '.join(missing)}")
+    LAYER_TYPES[cls.__name__] = cls
+    return cls

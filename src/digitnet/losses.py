@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import reusable_array, reusable_vector
+from .workspace import reusable_array, reusable_vector
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import InputError
 from .inputs import check_features, encode_labels, to_float
 from .layers import Dense, Dropout, Layer, ReLU
 from .losses import softmax
@@ -156,19 +157,28 @@ class Network:
         X = check_features(X, self.n_features_in)
         out = np.empty((len(X), self.n_classes), self.dtype)
         for start in range(0, len(X), batch_size):
-            x = to_float(X[start:start + batch_size], self.dtype)
+            x = self._floats(X[start:start + batch_size])
             out[start:start + len(x)] = softmax(self.forward(x))
         return out
+
+    def _floats(self, X: np.ndarray) -> np.ndarray:
+        """Checked rows as the network's floats; values beyond its dtype's range are an error."""
+        x = to_float(X, self.dtype)
+        if x.dtype != X.dtype and not np.isfinite(x).all():
+            raise InputError(f"X holds values too large for {self.dtype} (largest magnitude "
+                             f"{float(np.abs(X).max()):.3g})")
+        return x
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each sample, (n_samples,), as labels from ``classes``."""
         return np.asarray(self.classes)[self.predict_proba(X).argmax(axis=1)]
 
-    def activations(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    def activations(self, X: Any) -> tuple[np.ndarray, list[np.ndarray]]:
         """Look inside: the logits (B, K) and every hidden ReLU's output (B, H_i).
 
-        ``x`` is a float batch (B, n_features); evaluation mode, new arrays.
+        ``X`` (B, n_features) as for :meth:`predict_proba`; evaluation mode, new arrays.
         """
+        x = self._floats(check_features(X, self.n_features_in))
         hidden = []
         for layer in self.layers:
             x = layer.forward(x)

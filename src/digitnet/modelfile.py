@@ -110,7 +110,7 @@ def network_from(specs: list[dict], arrays: dict[str, np.ndarray], dtype, classe
         for spec in specs:
             kind = LAYER_TYPES[spec["type"]]
             params = {}
-            if kind.PARAMS:     # layers with parameters are numbered layer0, layer1, ...
+            if getattr(kind, "PARAMS", ()):     # layers with parameters are numbered layer0, layer1, ...
                 prefix = f"layer{numbered}."
                 for key in kind.PARAMS:
                     if prefix + key not in arrays:
@@ -123,7 +123,7 @@ def network_from(specs: list[dict], arrays: dict[str, np.ndarray], dtype, classe
             try:
                 layers.append(kind.from_spec(spec, params))
             except ValueError as err:
-                raise ValueError(f"layer{numbered - 1}.{err}" if kind.PARAMS else str(err)) from None
+                raise ValueError(f"layer{numbered - 1}.{err}" if params else str(err)) from None
         if used != set(arrays):
             raise ValueError(f"arrays {sorted(set(arrays) - used)} belong to no layer")
         network = Network(layers, classes)

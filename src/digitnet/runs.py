@@ -111,7 +111,7 @@ def train_run(config: TrainConfig, out: str | Path, *, data: Dataset | None = No
         say(f"resuming from {resume.path}: epoch {done['epoch']}, step {done['step']}")
     checkpoints = Checkpointing(checkpoint_path(out), checkpoint_every)
     result = train(config, data, [checkpoints, *hooks], resume=resume, log=log)
-    report, probs = evaluate_indices(result.model, data.x_test, data.y_test)
+    report, probs = evaluate_indices(result.model, data.x_test, data.y_test, data.classes)
     unit = "iterations" if config.batch_size == 0 else "epochs"
     say(f"trained in {result.train_seconds:.1f}s ({len(result.history)} {unit}"
         + (f", best epoch {result.best_epoch}" if result.best_epoch != len(result.history) else "") + ")")

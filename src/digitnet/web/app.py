@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
-from ..api import evaluate_indices
+from ..api import class_map, evaluate_indices
 from ..errors import DigitnetError, ImageError
 from ..losses import softmax
 from ..modelfile import load_model
@@ -128,11 +128,12 @@ class Inspector:
 
             try:
                 data = load_dataset(self.meta.get("dataset", "mnist"), self.data_dir, validation_size=0)
+                labels = class_map(self.model, data.classes)[data.y_test]   # the model's indices
+                # The very evaluation of `digitnet evaluate`.
+                report, probs = evaluate_indices(self.model, data.x_test, labels)
             except DigitnetError as err:
                 raise HTTPException(503, f"test set not available: {err}") from None
-            # The very evaluation of `digitnet evaluate`.
-            report, probs = evaluate_indices(self.model, data.x_test, data.y_test)
-            self._evaluation = {"images": data.x_test, "labels": data.y_test,
+            self._evaluation = {"images": data.x_test, "labels": labels,
                                 "predicted": probs.argmax(axis=1), "confidence": probs.max(axis=1),
                                 "report": report}
         return self._evaluation

@@ -108,8 +108,8 @@ def test_copies_train_exactly_like_the_original(how):
     twin = pickle.loads(pickle.dumps(net)) if how == "pickle" else copy.deepcopy(net)
     assert not any(np.shares_memory(p, q) for p, q in zip(net.parameters(), twin.parameters()))
     before = [p.copy() for p in twin.parameters()]
-    dn.fit(X, y, model=net, epochs=3, seed=7, dropout=0.2)
-    dn.fit(X, y, model=twin, epochs=3, seed=7, dropout=0.2)
+    dn.fit(X, y, model=net, epochs=3, seed=7)              # its dropout layers come along
+    dn.fit(X, y, model=twin, epochs=3, seed=7)
     for p, q, b in zip(net.parameters(), twin.parameters(), before):
         assert not np.array_equal(q, b)                       # training the copy changed it
         np.testing.assert_array_equal(p, q)                   # exactly as it changed the original
@@ -218,3 +218,12 @@ def test_activations_take_the_same_inputs_as_predict():
         net.activations(pixels[:, :19])
     with pytest.raises(InputError, match="too large"):
         net.predict(np.full((2, 20), 1e300))
+
+
+def test_continuing_appends_to_the_history_and_refuses_shape_settings():
+    X, y = blobs()
+    net = dn.fit(X, y, hidden=(8,), epochs=2)
+    dn.fit(X, y, model=net, epochs=3)
+    assert len(net.history) == 5
+    with pytest.raises(ConfigError, match="hidden describe a network to build"):
+        dn.fit(X, y, model=net, hidden=(64,))

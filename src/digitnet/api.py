@@ -18,7 +18,7 @@ import numpy as np
 
 from .config import TrainConfig
 from .data import Dataset
-from .errors import InputError
+from .errors import ConfigError, InputError
 from .hooks import Hook
 from .inputs import check_features, encode_labels
 from .metrics import classification_report
@@ -75,13 +75,15 @@ def fit(X: Any, y: Any, config: TrainConfig | None = None, *, model: Network | l
                                     "dataset": "arrays", **overrides})
     if isinstance(model, (list, tuple)):
         model = Network(model)
+    shape = sorted(set(overrides) & {"hidden", "dropout", "input_dropout", "dtype"})
+    if model is not None and shape:
+        raise ConfigError(f"{', '.join(shape)} describe a network to build; with model= the "
+                          "network is given (build it with those settings instead)")
     # A network that has been trained keeps its classes (new labels are an
     # error); a new one, built by hand, takes them from y.
     classes = model.classes if model is not None and model.history else None
     data = arrays_dataset(X, y, validation_data, config.validation_size, classes)
     return train(config, data, hooks, model=model, log=print if verbose else None).model
-
-
 
 
 def evaluate(model: Network, X: Any, y: Any) -> dict:

@@ -158,8 +158,10 @@ class Dense(WorkArrays):
 class ReLU(WorkArrays):
     """Rectified linear unit ``y = max(x, 0)``; ``dy/dx`` is 1 where ``x > 0``, else 0.
 
-    Backward only needs to know where ``y > 0``; it multiplies ``grad_y`` by
-    that mask in place (in training, ``grad_y`` is the next layer's work array).
+    In training it works in place, as scikit-learn's ``inplace_relu`` does:
+    ``x`` is the previous layer's work array, needed by nobody else, and
+    ``grad_y`` the next one's. Backward only needs to know where ``y > 0``.
+    At inference the result is a new array and ``x`` is left alone.
     """
 
     PARAMS: ClassVar[tuple[str, ...]] = ()
@@ -175,7 +177,7 @@ class ReLU(WorkArrays):
         if not training:
             self._y = None
             return np.maximum(x, 0)                   # a new array
-        self._y = np.maximum(x, 0, out=self.work("y", x.shape, x.dtype))  # (B, n)
+        self._y = np.maximum(x, 0, out=x)             # (B, n), in place (training only)
         return self._y
 
     def backward(self, grad_y):

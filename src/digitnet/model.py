@@ -163,7 +163,8 @@ class Network:
 
     def _floats(self, X: np.ndarray) -> np.ndarray:
         """Checked rows as the network's floats; values beyond its dtype's range are an error."""
-        x = to_float(X, self.dtype)
+        with np.errstate(over="ignore"):   # reported below, in one line
+            x = to_float(X, self.dtype)
         if x.dtype != X.dtype and not np.isfinite(x).all():
             raise InputError(f"X holds values too large for {self.dtype} (largest magnitude "
                              f"{float(np.abs(X).max()):.3g})")

@@ -50,15 +50,18 @@ class _Stateful:
     def __init__(self):
         self.pieces: Pieces | None = None
         self.state: dict[str, np.ndarray] = {}
+        self.piece_state: list[dict[str, np.ndarray]] = []   # each piece's slice of the state
         self._loaded: dict[str, list[np.ndarray]] = {}
 
-    def _plan(self, params: Sequence[np.ndarray]) -> Pieces:
+    def _plan(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> Pieces:
         """The piece plan for ``params``, made on the first step (or for new arrays)."""
-        if self.pieces is not None and self.pieces.matches(params):
+        if self.pieces is not None and self.pieces.matches(params, grads):
             return self.pieces
         # Same shapes, new arrays (a copied network): the state carries over.
         kept = self._per_parameter() if self.pieces is not None else self._loaded
-        pieces = Pieces(params, [p.ndim > 1 for p in params])
+        # Weight matrices and biases are kept apart only when decay tells them apart.
+        decays = getattr(self, "weight_decay", 0.0) > 0
+        pieces = Pieces(params, grads, [decays and p.ndim > 1 for p in params])
         self.state = {}
         for name in self.STATE:
             flat = pieces.zeros()
@@ -68,6 +71,8 @@ class _Stateful:
                                      f"its parameter {target.shape}")
                 target[...] = value
             self.state[name] = flat
+        self.piece_state = [{name: flat[piece.start:piece.stop] for name, flat in self.state.items()}
+                            for piece in pieces]
         self.pieces, self._loaded = pieces, {}
         return pieces
 
@@ -76,12 +81,12 @@ class _Stateful:
             return self._loaded
         return {name: self.pieces.split(flat) for name, flat in self.state.items()}
 
-    def _gradient(self, pieces: Pieces, piece: Piece, params, grads, weight_decay: float):
+    @staticmethod
+    def _gradient(piece: Piece, weight_decay: float) -> np.ndarray:
         """This piece's gradient, plus ``weight_decay * p`` where decay applies."""
-        g = pieces.gather(piece, grads, slot=0)
+        g = piece.gather(piece.grads, slot=0)
         if weight_decay and piece.decay:
-            decayed = np.multiply(pieces.gather(piece, params, slot=1), weight_decay,
-                                  out=pieces.scratch(piece, 2))
+            decayed = np.multiply(piece.gather(piece.params, slot=1), weight_decay, out=piece.scratch[2])
             g = np.add(decayed, g, out=decayed)                   # g + wd * p
         return g
 
@@ -128,21 +133,22 @@ class SGD(_Stateful):
 
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         """Update ``params`` in place from ``grads`` (same shapes, same order)."""
-        pieces = self._plan(params)
-        for piece in pieces:
-            g = self._gradient(pieces, piece, params, grads, self.weight_decay)
+        pieces = self._plan(params, grads)
+        for piece, state in zip(pieces, self.piece_state):
+            g = self._gradient(piece, self.weight_decay)
             if self.momentum:
-                v = self.state["velocity"][piece.start:piece.stop]
+                v = state["velocity"]
                 v *= self.momentum
                 v += g                                            # v = momentum v + g
                 if self.nesterov:
-                    direction = np.multiply(v, self.momentum, out=pieces.scratch(piece, 3))
+                    direction = np.multiply(v, self.momentum, out=piece.scratch[3])
                     direction += g                                # g + momentum v
                 else:
                     direction = v
             else:
                 direction = g
-            pieces.subtract(piece, np.multiply(direction, self.lr, out=pieces.scratch(piece, 3)))
+            np.multiply(direction, self.lr, out=piece.scratch[3])
+            piece.subtract_delta()                                # p -= lr * direction
 
     def state_dict(self) -> tuple[dict[str, list[np.ndarray]], dict[str, Any]]:
         """The optimizer's memory, for checkpoints: (one array per parameter, scalars)."""
@@ -202,7 +208,7 @@ class Adam(_Stateful):
 
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         """Update ``params`` in place from ``grads`` (same shapes, same order)."""
-        pieces = self._plan(params)
+        pieces = self._plan(params, grads)
         self.t += 1
         b1, b2 = self.beta1, self.beta2
         # Python floats, so that float32 arrays stay in float32 arithmetic.
@@ -210,11 +216,9 @@ class Adam(_Stateful):
         lr_t = self.lr * correction / (1 - b1**self.t)
         eps_t = self.eps * correction
         coupled = 0.0 if self.decoupled else self.weight_decay
-        for piece in pieces:
-            g = self._gradient(pieces, piece, params, grads, coupled)
-            m = self.state["m"][piece.start:piece.stop]
-            v = self.state["v"][piece.start:piece.stop]
-            work = pieces.scratch(piece, 3)
+        for piece, state in zip(pieces, self.piece_state):
+            g = self._gradient(piece, coupled)
+            m, v, work = state["m"], state["v"], piece.scratch[3]
             m *= b1
             m += np.multiply(g, 1 - b1, out=work)                 # m = b1 m + (1 - b1) g
             v *= b2
@@ -226,10 +230,10 @@ class Adam(_Stateful):
             np.divide(m, delta, out=delta)
             delta *= lr_t                                         # lr_t m / (sqrt(v) + eps_t)
             if self.decoupled and self.weight_decay and piece.decay:
-                shrink = np.multiply(pieces.gather(piece, params, slot=1), self.lr * self.weight_decay,
-                                     out=pieces.scratch(piece, 2))
+                shrink = np.multiply(piece.gather(piece.params, slot=1), self.lr * self.weight_decay,
+                                     out=piece.scratch[2])
                 delta += shrink                                   # AdamW: + lr wd p
-            pieces.subtract(piece, delta)
+            piece.subtract_delta()                                # p -= delta
 
     def state_dict(self) -> tuple[dict[str, list[np.ndarray]], dict[str, Any]]:
         """The optimizer's memory, for checkpoints: textbook ``m``, ``v`` per parameter, and ``t``."""

@@ -150,6 +150,9 @@ class TrainResult:
 class Trainer:
     """The training loop: ``config`` says how, ``data`` what, ``hooks`` what else.
 
+    A network trained before (``model``) keeps its earlier epochs: its
+    ``history`` becomes the earlier records followed by this run's.
+
     Attributes a hook may use: ``config``, ``data``, ``model``, ``optimizer``,
     ``rng``, ``state`` (a :class:`LoopState`), ``order`` (this epoch's
     shuffled indices, or None when the data is used in order), ``result``.
@@ -160,6 +163,7 @@ class Trainer:
         self.config, self.data, self.hooks = config.validate(), data, list(hooks)
         self.rng = np.random.default_rng(config.seed)
         self.model = model if model is not None else self._build_model()
+        self.earlier = list(self.model.history)   # a network trained before keeps its record
         self.model.use_rng(self.rng)
         self.optimizer = make_optimizer(config.optimizer, config.lr, config.momentum, config.weight_decay)
         self.loss_fn = SoftmaxCrossEntropy(smoothing=config.label_smoothing)
@@ -217,7 +221,8 @@ class Trainer:
             s.epoch, s.position, s.loss_sum, s.correct, s.epoch_seconds = s.epoch + 1, 0, 0.0, 0, 0.0
             self.order = None
         self._call("on_train_end")
-        self.result.history = self.model.history = s.history
+        self.result.history = s.history
+        self.model.history = self.earlier + s.history
         self.result.best_epoch = self.result.best_epoch or len(s.history)
         self.result.train_seconds = s.train_seconds
         return self.result

@@ -52,8 +52,6 @@ class WorkArrays:
 
     def work(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
         """A reusable work array of ``shape``: see :func:`reusable_array`."""
-        if not hasattr(self, "_work"):
-            self._work = {}
         return reusable_array(self._work, name, shape, dtype)
 
     def __getstate__(self) -> dict:

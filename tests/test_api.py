@@ -220,6 +220,13 @@ def test_activations_take_the_same_inputs_as_predict():
         net.predict(np.full((2, 20), 1e300))
 
 
+def test_early_stopping_without_validation_data_is_refused():
+    with pytest.raises(ConfigError, match="validation_data"):
+        dn.fit(*blobs(n=60), patience=3)
+    net = dn.fit(*blobs(n=100), patience=2, validation_size=20, epochs=2, hidden=(4,))
+    assert net.history[-1]["val_loss"] is not None
+
+
 def test_continuing_appends_to_the_history_and_refuses_shape_settings():
     X, y = blobs()
     net = dn.fit(X, y, hidden=(8,), epochs=2)

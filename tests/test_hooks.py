@@ -68,6 +68,7 @@ def test_a_stop_request_without_checkpoints_stops_after_the_step(tiny):
         train(CONFIG, tiny, [StopOnRequest(lambda: polls.append(1) or len(polls) == 5)])
     assert len(polls) == 5 and err.value.checkpoint is None
     assert str(err.value) == "interrupted at epoch 1, step 5"
+    assert err.value.model is not None and err.value.model.n_features_in == 784   # not lost
 
 
 def test_on_epoch_end_function_sees_each_record_and_the_model(tiny):

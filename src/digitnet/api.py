@@ -75,6 +75,9 @@ def fit(X: Any, y: Any, config: TrainConfig | None = None, *, model: Network | l
                                     "dataset": "arrays", **overrides})
     if isinstance(model, (list, tuple)):
         model = Network(model)
+    if overrides.get("patience") is not None and validation_data is None and not config.validation_size:
+        raise ConfigError("patience (early stopping) watches the validation loss: pass "
+                          "validation_data=(X_val, y_val) or validation_size=N")
     shape = sorted(set(overrides) & {"hidden", "dropout", "input_dropout", "dtype"})
     if model is not None and shape:
         raise ConfigError(f"{', '.join(shape)} describe a network to build; with model= the "

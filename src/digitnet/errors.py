@@ -41,11 +41,14 @@ class TrainingInterrupted(DigitnetError):
     ----------
     checkpoint : str or None
         Where the state was saved (None without a checkpoint path).
+    model : Network or None
+        The network as it was when training stopped, so it is not lost.
     """
 
-    def __init__(self, message: str, checkpoint: str | None = None):
+    def __init__(self, message: str, checkpoint: str | None = None, model=None):
         super().__init__(message)
         self.checkpoint = checkpoint
+        self.model = model
 
 
 class CheckpointError(DigitnetError):

@@ -251,7 +251,7 @@ class Trainer:
         self._call("on_interrupt")
         saved = next((h.saved for h in self.hooks if isinstance(h, Checkpointing) and h.saved), None)
         raise TrainingInterrupted(f"interrupted at epoch {self.state.epoch}, step {self.state.step}"
-                                  + (f"; checkpoint saved to {saved}" if saved else ""), saved)
+                                  + (f"; checkpoint saved to {saved}" if saved else ""), saved, self.model)
 
     def _call(self, event: str, *args) -> None:
         for hook in self.hooks:

@@ -195,10 +195,11 @@ def test_label_kinds(labels, expected, tmp_path):
     assert loaded.classes == expected and set(loaded.predict(X).tolist()) <= set(expected)
 
 
-def test_bytes_labels_are_refused_with_advice():
+@pytest.mark.parametrize("dtype", [None, object])
+def test_bytes_labels_are_refused_with_advice(dtype):
     X, _ = blobs(n=60)
     with pytest.raises(InputError, match="decode bytes first"):
-        dn.fit(X, np.array([b"a", b"b"] * 30))
+        dn.fit(X, np.array([b"a", b"b"] * 30, dtype=dtype))
 
 
 @pytest.mark.parametrize("setting,words", [({"log_every": 0}, "log every"), ({"seed": -1}, "seed"),
@@ -223,6 +224,8 @@ def test_activations_take_the_same_inputs_as_predict():
 def test_early_stopping_without_validation_data_is_refused():
     with pytest.raises(ConfigError, match="validation_data"):
         dn.fit(*blobs(n=60), patience=3)
+    with pytest.raises(ConfigError, match="patience=None"):
+        dn.fit(*blobs(n=60), dn.TrainConfig(validation_size=0, patience=3))
     net = dn.fit(*blobs(n=100), patience=2, validation_size=20, epochs=2, hidden=(4,))
     assert net.history[-1]["val_loss"] is not None
 

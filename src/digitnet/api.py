@@ -39,7 +39,8 @@ def fit(X: Any, y: Any, config: TrainConfig | None = None, *, model: Network | l
         Labels: any integers or strings; the network's ``classes`` are their
         sorted distinct values.
     config : TrainConfig, optional
-        Default: :class:`TrainConfig` with no hold-out (``validation_size=0``).
+        Default: :class:`TrainConfig` with no hold-out and no early stopping
+        (``validation_size=0, patience=None``).
     model : Network or list of layers, optional
         A network to train (``build_mlp``, ``Network([...])`` or a plain list
         of layers); a trained one continues, keeping its classes.
@@ -71,13 +72,13 @@ def fit(X: Any, y: Any, config: TrainConfig | None = None, *, model: Network | l
     >>> net.predict(X[:3]).shape
     (3,)
     """
-    config = TrainConfig.from_dict({**(config or TrainConfig(validation_size=0)).to_dict(),
+    config = TrainConfig.from_dict({**(config or TrainConfig(validation_size=0, patience=None)).to_dict(),
                                     "dataset": "arrays", **overrides})
     if isinstance(model, (list, tuple)):
         model = Network(model)
-    if overrides.get("patience") is not None and validation_data is None and not config.validation_size:
+    if config.patience is not None and validation_data is None and not config.validation_size:
         raise ConfigError("patience (early stopping) watches the validation loss: pass "
-                          "validation_data=(X_val, y_val) or validation_size=N")
+                          "validation_data=(X_val, y_val) or validation_size=N, or patience=None")
     shape = sorted(set(overrides) & {"hidden", "dropout", "input_dropout", "dtype"})
     if model is not None and shape:
         raise ConfigError(f"{', '.join(shape)} describe a network to build; with model= the "

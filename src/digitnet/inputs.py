@@ -116,6 +116,9 @@ def encode_labels(y: Any, classes: Sequence | None = None, name: str = "y") -> t
     if y.dtype.kind == "O":   # pandas columns, lists of mixed objects
         values = [v.item() if isinstance(v, np.generic) else v for v in y.tolist()]
         kinds = {type(v) for v in values}
+        if bytes in kinds:
+            raise InputError(f"{name} holds bytes; labels are integers, strings or booleans "
+                             "(decode bytes first)")
         if not (kinds <= {str} or kinds <= {int} or kinds <= {bool}):
             raise InputError(f"{name} mixes label types {sorted(k.__name__ for k in kinds)}; "
                              "labels are all integers or all strings")

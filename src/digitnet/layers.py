@@ -16,7 +16,8 @@ Two contracts, one for each mode:
 * ``training=False`` (inference: no dropout) returns fresh arrays, never
   changes ``x`` and keeps no reference to it;
 * ``training=True`` caches what ``backward`` needs and writes into work
-  arrays the layer keeps from step to step (no allocation per step), so its
+  arrays the layer keeps from step to step (no allocation per step; ReLU
+  writes into its input, which is the previous layer's work array), so its
   result is overwritten by the next call, and ``backward`` may overwrite
   ``grad_y``. Only the training step (and gradient checks) use it.
 

@@ -46,6 +46,7 @@ class _Stateful:
     """
 
     STATE: tuple[str, ...] = ()
+    weight_decay: float = 0.0
 
     def __init__(self):
         self.pieces: Pieces | None = None
@@ -60,7 +61,7 @@ class _Stateful:
         # Same shapes, new arrays (a copied network): the state carries over.
         kept = self._per_parameter() if self.pieces is not None else self._loaded
         # Weight matrices and biases are kept apart only when decay tells them apart.
-        decays = getattr(self, "weight_decay", 0.0) > 0
+        decays = self.weight_decay > 0
         pieces = Pieces(params, grads, [decays and p.ndim > 1 for p in params])
         self.state = {}
         for name in self.STATE:

@@ -237,3 +237,30 @@ def test_continuing_appends_to_the_history_and_refuses_shape_settings():
     assert len(net.history) == 5
     with pytest.raises(ConfigError, match="hidden describe a network to build"):
         dn.fit(X, y, model=net, hidden=(64,))
+
+
+def test_an_integer_sample_weight_counts_as_that_many_copies():
+    """Full batch: weight 3 on a row trains exactly like three copies of it (float64)."""
+    X, y = blobs(n=60)
+    w = np.ones(60)
+    w[:10] = 3
+    X_dup, y_dup = np.concatenate([X, X[:10], X[:10]]), np.concatenate([y, y[:10], y[:10]])
+    settings = dict(hidden=(8,), epochs=5, batch_size=0, optimizer="sgd", lr=0.1, dtype="float64")
+    weighted = dn.fit(X, y, sample_weight=w, **settings)
+    copied = dn.fit(X_dup, y_dup, **settings)
+    for p, q in zip(weighted.parameters(), copied.parameters()):
+        np.testing.assert_allclose(p, q, rtol=1e-10, atol=1e-12)
+    scaled = dn.fit(X, y, sample_weight=w * 7.5, **settings)   # only ratios matter
+    for p, q in zip(weighted.parameters(), scaled.parameters()):
+        np.testing.assert_allclose(p, q, rtol=1e-10, atol=1e-12)
+    unweighted = dn.fit(X, y, **settings)
+    assert not np.allclose(unweighted.parameters()[0], weighted.parameters()[0])
+
+
+@pytest.mark.parametrize("weights, words", [
+    (np.ones(5), r"shape \(60,\)"), (-np.ones(60), "negative"), (np.zeros(60), "all zero"),
+    (np.full(60, np.nan), "NaN"), (np.array(["a"] * 60), "numbers")])
+def test_bad_sample_weights_are_clear_errors(weights, words):
+    X, y = blobs(n=60)
+    with pytest.raises(InputError, match=words):
+        dn.fit(X, y, sample_weight=weights, hidden=(4,), epochs=1)

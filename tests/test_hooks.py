@@ -104,3 +104,60 @@ def test_train_step_is_one_textbook_update():
     assert loss == expected_loss and 0 <= correct <= 4
     for p, b, g in zip(model.parameters(), before, grads):
         np.testing.assert_allclose(p, b - 0.5 * g, rtol=1e-14)
+
+
+class FakeLoop:
+    """Just what EarlyStopping reads: a one-parameter model, the state and the result."""
+
+    def __init__(self):
+        self.weight = np.zeros(1)
+        self.model = type("M", (), {"parameters": lambda _: [self.weight]})()
+        self.state = type("S", (), {"stop": False, "history": []})()
+        self.result = type("R", (), {"stopped_early": False, "best_epoch": 0})()
+
+    def feed(self, hook, values, key):
+        for epoch, value in enumerate(values, start=1):
+            self.weight[0] = epoch                       # the weights "of" each epoch
+            self.state.history.append({key: value})
+            hook.on_epoch_end(self, {"epoch": epoch, key: value})
+            if self.state.stop:
+                break
+        hook.on_train_end(self)
+
+
+@pytest.mark.parametrize("monitor, values, min_delta, stopped_at, best", [
+    ("val_loss", [1.0, 0.9, 0.95, 0.92, 0.91], 0.0, 4, 2),          # lower is better
+    ("val_accuracy", [0.5, 0.7, 0.69, 0.71, 0.7, 0.7], 0.0, 6, 4),   # higher is better
+    ("val_accuracy", [0.5, 0.7, 0.705, 0.709, 0.8], 0.01, 4, 2),     # +0.005 is not +0.01
+    ("train_loss", [1.0, 0.5, 0.49995, 0.4999], 1e-4, 4, 2),
+])
+def test_early_stopping_watches_the_chosen_figure(monitor, values, min_delta, stopped_at, best):
+    from digitnet.hooks import EarlyStopping
+
+    loop, hook = FakeLoop(), EarlyStopping(2, monitor=monitor, min_delta=min_delta)
+    loop.feed(hook, values, monitor)
+    assert len(loop.state.history) == stopped_at and loop.result.stopped_early
+    assert hook.best_epoch == best and hook.best_value == values[best - 1]
+    assert loop.weight[0] == best                         # the best epoch's weights are back
+
+
+def test_early_stopping_without_restoring_keeps_the_last_weights():
+    from digitnet.hooks import EarlyStopping
+
+    loop, hook = FakeLoop(), EarlyStopping(1, monitor="train_loss", restore_best=False)
+    loop.feed(hook, [1.0, 0.5, 0.7], "train_loss")
+    assert loop.state.stop and loop.weight[0] == 3 and hook.best_params is None
+    with pytest.raises(ValueError, match="cannot monitor"):
+        EarlyStopping(1, monitor="val_f1")
+
+
+def test_early_stopping_reads_state_saved_before_it_could_watch_other_figures():
+    from digitnet.hooks import EarlyStopping
+
+    hook = EarlyStopping(3)
+    hook.load_state_dict({"best_loss": 0.25, "best_epoch": 4, "waited": 1}, {"0": np.ones(2)})
+    assert hook.best_value == 0.25 and hook.best_epoch == 4 and hook.waited == 1
+    scalars, arrays = hook.state_dict()
+    again = EarlyStopping(3)
+    again.load_state_dict(scalars, arrays)
+    assert again.best_value == 0.25 and np.array_equal(again.best_params[0], np.ones(2))

@@ -76,3 +76,25 @@ def test_label_smoothing_out_of_range_is_refused():
 
     with pytest.raises(ValueError, match="label smoothing"):
         SoftmaxCrossEntropy(smoothing=1.0)
+
+
+def test_sample_weights_scale_each_examples_loss_and_gradient(rng):
+    z = rng.standard_normal((5, 4))
+    y = rng.integers(0, 4, 5)
+    w = np.array([0.0, 1.0, 2.0, 0.5, 1.5])
+    loss = SoftmaxCrossEntropy(smoothing=0.1)
+    per_example = [SoftmaxCrossEntropy(smoothing=0.1).forward(z[i:i + 1], y[i:i + 1]) for i in range(5)]
+    assert np.isclose(loss.forward(z, y, w), np.dot(w, per_example) / 5)
+    analytic = loss.backward().copy()
+    numeric = numerical_gradient(lambda: loss.forward(z, y, w), z)
+    assert relative_error(analytic, numeric) < 1e-8
+    assert not analytic[0].any()                      # a weight of 0: no pull at all
+
+
+def test_weights_of_one_are_the_plain_loss(rng):
+    z = rng.standard_normal((6, 3)).astype(np.float32)
+    y = rng.integers(0, 3, 6)
+    plain, weighted = SoftmaxCrossEntropy(), SoftmaxCrossEntropy()
+    assert plain.forward(z, y) == weighted.forward(z, y, np.ones(6))
+    np.testing.assert_array_equal(plain.backward(), weighted.backward())
+    assert weighted.backward().dtype == np.float32

@@ -108,7 +108,8 @@ def test_progress_bar_shows_live_loss_and_accuracy(mnist_small, capsys):
     assert "epoch 1/1" in err and "loss=" in err and "acc=" in err
 
 
-def test_large_batches_are_processed_in_slices_with_the_same_gradient(mnist):
+@pytest.mark.parametrize("weighted", [False, True])
+def test_large_batches_are_processed_in_slices_with_the_same_gradient(mnist, weighted):
     from digitnet.inputs import to_float
     from digitnet.losses import SoftmaxCrossEntropy
     from digitnet.model import Architecture, build_mlp
@@ -116,10 +117,11 @@ def test_large_batches_are_processed_in_slices_with_the_same_gradient(mnist):
     from digitnet.variants import InSlices
 
     images, labels = mnist.x_train[:10000], mnist.y_train[:10000]
+    weights = np.random.default_rng(1).uniform(0, 2, 10000) if weighted else None
 
     def gradient(compute, x):
         model = build_mlp(Architecture(hidden=(32, 16)), np.random.default_rng(0), np.float64)
-        loss, correct = compute(model, SoftmaxCrossEntropy(), x, labels)
+        loss, correct = compute(model, SoftmaxCrossEntropy(), x, labels, weights)
         return loss, correct, [g.copy() for g in model.gradients()]
 
     whole = gradient(gradients, to_float(images, np.float64))            # one pass over all 10,000

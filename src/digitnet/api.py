@@ -20,7 +20,7 @@ from .config import TrainConfig
 from .data import Dataset
 from .errors import ConfigError, InputError
 from .hooks import Hook
-from .inputs import check_features, encode_labels
+from .inputs import check_features, check_sample_weight, encode_labels
 from .metrics import classification_report
 from .model import Network
 from .train import train
@@ -28,7 +28,7 @@ from .train import train
 
 def fit(X: Any, y: Any, config: TrainConfig | None = None, *, model: Network | list | None = None,
         validation_data: tuple[Any, Any] | None = None, hooks: Sequence[Hook] = (),
-        verbose: bool = False, **overrides: Any) -> Network:
+        sample_weight: Any = None, verbose: bool = False, **overrides: Any) -> Network:
     """Train a network on any arrays and return it.
 
     Parameters
@@ -47,6 +47,9 @@ def fit(X: Any, y: Any, config: TrainConfig | None = None, *, model: Network | l
     validation_data : (X_val, y_val), optional
         Evaluated after each epoch; enables early stopping (``patience``).
     hooks : sequence of Hook
+    sample_weight : array-like, shape (n_samples,), optional
+        How much each example counts in the loss (non-negative; scaled to
+        mean 1, so only ratios matter; see :mod:`digitnet.losses`).
     verbose : bool
         Print one line per epoch.
     **overrides
@@ -86,7 +89,7 @@ def fit(X: Any, y: Any, config: TrainConfig | None = None, *, model: Network | l
     # A network that has been trained keeps its classes (new labels are an
     # error); a new one, built by hand, takes them from y.
     classes = model.classes if model is not None and model.history else None
-    data = arrays_dataset(X, y, validation_data, config.validation_size, classes)
+    data = arrays_dataset(X, y, validation_data, config.validation_size, classes, sample_weight)
     return train(config, data, hooks, model=model, log=print if verbose else None).model
 
 
@@ -150,11 +153,13 @@ def class_map(model: Network, classes: Sequence) -> np.ndarray:
 
 
 def arrays_dataset(X: Any, y: Any, validation_data: tuple[Any, Any] | None = None,
-                   validation_size: int = 0, classes: Sequence | None = None) -> Dataset:
+                   validation_size: int = 0, classes: Sequence | None = None,
+                   sample_weight: Any = None) -> Dataset:
     """Check arrays and wrap them as a :class:`Dataset` (name ``"arrays"``, no test part).
 
     ``validation_size`` rows are held out of ``X`` (a seeded permutation)
-    unless ``validation_data`` is given.
+    unless ``validation_data`` is given. ``sample_weight`` (n_samples,), if
+    given, is checked and scaled to mean 1 over the rows kept for training.
     """
     X = check_features(X)
     y_idx, classes = encode_labels(y, classes)
@@ -171,7 +176,11 @@ def arrays_dataset(X: Any, y: Any, validation_data: tuple[Any, Any] | None = Non
         order = np.random.default_rng(0).permutation(len(X))
         held, kept = np.sort(order[:validation_size]), np.sort(order[validation_size:])
         X, y_idx, X_val, y_val = X[kept], y_idx[kept], X[held], y_idx[held]
+        if sample_weight is not None:
+            sample_weight = check_sample_weight(sample_weight, len(order))[kept]
     else:
         X_val, y_val = X[:0], y_idx[:0]
+    w = None if sample_weight is None else check_sample_weight(sample_weight, len(X))
     return Dataset(name="arrays", x_train=X, y_train=y_idx, x_val=X_val, y_val=y_val,
-                   x_test=X[:0], y_test=y_idx[:0], classes=tuple(classes), source="arrays")
+                   x_test=X[:0], y_test=y_idx[:0], classes=tuple(classes), source="arrays",
+                   w_train=w)

@@ -101,6 +101,9 @@ class Dataset:
         The label of each class index (ints 0-9 for MNIST, names for Fashion-MNIST).
     source : str
         The folder the files were read from.
+    w_train : ndarray of float64, shape (n_train,), or None
+        Sample weights of the training examples, mean 1 (None: all equal);
+        see :mod:`digitnet.losses`.
     """
 
     name: str
@@ -112,6 +115,7 @@ class Dataset:
     y_test: np.ndarray
     classes: tuple
     source: str
+    w_train: np.ndarray | None = None
 
     @property
     def n_features(self) -> int:

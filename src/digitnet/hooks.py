@@ -101,48 +101,79 @@ class MaxNorm(Hook):
 
 
 class EarlyStopping(Hook):
-    """Stop when the validation loss has not improved for ``patience`` epochs.
+    """Stop when a figure of the epoch record has not improved for ``patience`` epochs.
 
-    Keeps a copy of the best weights and puts them back at the end of
-    training (also when it ends for another reason), as Keras's
-    ``restore_best_weights=True`` does.
+    Parameters
+    ----------
+    patience : int
+        Epochs without improvement before stopping.
+    log : callable, optional
+        Receives one line when training stops.
+    monitor : str
+        The record's key to watch: ``"val_loss"`` (default) or
+        ``"train_loss"`` (lower is better), ``"val_accuracy"`` or
+        ``"train_accuracy"`` (higher is better).
+    min_delta : float
+        A change smaller than this does not count as an improvement
+        (scikit-learn's ``tol``, Keras's ``min_delta``).
+    restore_best : bool
+        Keep a copy of the best weights and put them back at the end of
+        training (also when it ends for another reason), as Keras's
+        ``restore_best_weights=True`` does.
     """
 
     name = "early_stopping"
 
-    def __init__(self, patience: int, log: Callable[[str], None] | None = None):
+    def __init__(self, patience: int, log: Callable[[str], None] | None = None, *,
+                 monitor: str = "val_loss", min_delta: float = 0.0, restore_best: bool = True):
+        if monitor not in ("val_loss", "train_loss", "val_accuracy", "train_accuracy"):
+            raise ValueError(f"cannot monitor {monitor!r}: use val_loss, train_loss, val_accuracy "
+                             "or train_accuracy")
         self.patience, self.log = patience, log
-        self.best_loss: float | None = None
+        self.monitor, self.min_delta, self.restore_best = monitor, min_delta, restore_best
+        self.sign = 1.0 if monitor.endswith("loss") else -1.0   # compare as "lower is better"
+        self.best: float | None = None
         self.best_epoch, self.waited = 0, 0
         self.best_params: list[np.ndarray] | None = None
 
     def on_epoch_end(self, trainer, record):
-        if self.best_loss is None or record["val_loss"] < self.best_loss:
-            self.best_loss, self.best_epoch, self.waited = record["val_loss"], record["epoch"], 0
-            self.best_params = [p.copy() for p in trainer.model.parameters()]
+        value = self.sign * record[self.monitor]
+        if self.best is None or value < self.best - self.min_delta:
+            self.best, self.best_epoch, self.waited = value, record["epoch"], 0
+            if self.restore_best:
+                self.best_params = [p.copy() for p in trainer.model.parameters()]
             return
         self.waited += 1
         if self.waited >= self.patience:
             trainer.state.stop = True
             trainer.result.stopped_early = True
             if self.log:
-                self.log(f"early stop: validation loss has not improved for {self.waited} epochs; "
-                         f"restoring epoch {self.best_epoch}")
+                what = self.monitor.replace("val_", "validation ").replace("train_", "training ")
+                self.log(f"early stop: {what} has not improved for {self.waited} epochs"
+                         + (f"; restoring epoch {self.best_epoch}" if self.restore_best else ""))
 
     def on_train_end(self, trainer):
+        if not self.restore_best:
+            return
         trainer.result.best_epoch = self.best_epoch
         if self.best_params is not None and self.best_epoch != len(trainer.state.history):
             for p, best in zip(trainer.model.parameters(), self.best_params):
                 p[...] = best
 
+    @property
+    def best_value(self) -> float | None:
+        """The best value of ``monitor`` so far (None before the first epoch)."""
+        return None if self.best is None else self.sign * self.best
+
     def state_dict(self) -> tuple[dict, dict[str, np.ndarray]]:
         """(JSON scalars, arrays by parameter position) for a checkpoint."""
         arrays = {str(i): p for i, p in enumerate(self.best_params or [])}
-        return {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "waited": self.waited}, arrays
+        return {"best": self.best, "best_epoch": self.best_epoch, "waited": self.waited}, arrays
 
     def load_state_dict(self, scalars: dict, arrays: dict[str, np.ndarray]) -> None:
-        self.best_loss, self.best_epoch = scalars["best_loss"], int(scalars["best_epoch"])
-        self.waited = int(scalars["waited"])
+        # "best_loss": checkpoints written before other figures could be watched.
+        self.best = scalars["best"] if "best" in scalars else scalars["best_loss"]
+        self.best_epoch, self.waited = int(scalars["best_epoch"]), int(scalars["waited"])
         self.best_params = [arrays[str(i)].copy() for i in range(len(arrays))] or None
 
 

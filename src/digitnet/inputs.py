@@ -135,3 +135,31 @@ def encode_labels(y: Any, classes: Sequence | None = None, name: str = "y") -> t
         raise InputError(f"{name} holds label {err.args[0]!r}, not one of the network's classes "
                          f"{list(classes)[:12]}") from None
     return indices, list(classes)
+
+
+def check_sample_weight(weights: Any, n_samples: int, name: str = "sample_weight") -> np.ndarray:
+    """Sample weights as float64 (n_samples,) scaled to mean 1, or raise :class:`InputError`.
+
+    Scaling to mean 1 keeps the learning rate's meaning: weights of all
+    ones, or all twos, train exactly as no weights (see :mod:`digitnet.losses`).
+
+    Raises
+    ------
+    InputError
+        Not 1-d, the wrong length, not numbers, NaN or infinite, negative,
+        or all zero.
+    """
+    try:
+        w = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must hold numbers") from None
+    if w.ndim != 1 or len(w) != n_samples:
+        raise InputError(f"{name} must have shape ({n_samples},), got {w.shape}")
+    if not np.isfinite(w).all():
+        raise InputError(f"{name} holds NaN or infinite values")
+    if (w < 0).any():
+        raise InputError(f"{name} holds negative values")
+    total = w.sum()
+    if total <= 0:
+        raise InputError(f"{name} is all zero: no example would count")
+    return w * (n_samples / total)

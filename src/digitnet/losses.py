@@ -19,6 +19,14 @@ regulariser (Pereyra et al., 2017). Then::
     L     = -mean_i sum_k q[i, k] log p[i, k]
           = (1 - eps) * CE  +  eps * mean_i mean_k (-log p[i, k])
     dL/dz = (softmax(z) - q) / B
+
+Sample weights ``w`` (B,) scale each example's share of the loss and of
+its gradient: ``L = sum_i w_i l_i / B``, ``dL/dz_i = w_i (p_i - q_i) / B``.
+The caller scales them to mean 1 over the training set, so that weights of
+all ones are the plain loss and the learning rate keeps its meaning; an
+integer weight then counts as that many copies of the example (exactly so
+in full-batch training). This is scikit-learn's convention for
+``sample_weight`` (``np.average`` of the per-example losses).
 """
 
 from __future__ import annotations
@@ -64,10 +72,14 @@ class SoftmaxCrossEntropy:
         self.smoothing = smoothing
         self._probs: np.ndarray | None = None
         self._labels: np.ndarray | None = None
+        self._weights: np.ndarray | None = None
         self._buffers: dict[str, np.ndarray] = {}
 
-    def forward(self, logits: np.ndarray, labels: np.ndarray) -> float:
+    def forward(self, logits: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> float:
         """Return the mean loss over the batch and cache the probabilities.
+
+        ``logits`` (B, K), ``labels`` (B,) class indices, ``weights`` (B,)
+        optional sample weights (see the module docstring).
 
         With ``m`` the row maximum and ``s = sum(exp(z - m))``, the loss of a
         row is ``log s - (z_y - m)``: no log of a probability that might have
@@ -87,12 +99,14 @@ class SoftmaxCrossEntropy:
         np.exp(probs, out=probs)
         sums = probs.sum(axis=1, keepdims=True)                # (B, 1), s
         probs /= sums                                          # softmax
-        self._probs, self._labels = probs, labels
+        self._probs, self._labels, self._weights = probs, labels, weights
         losses = np.subtract(np.log(sums[:, 0]), target_shifted)   # (B,)
+        if weights is not None:
+            losses *= weights
         return float(np.add.reduce(losses)) / len(labels)
 
     def backward(self) -> np.ndarray:
-        """Return ``dL/dlogits = (p - q) / B``, shape (B, K); ``q`` the target.
+        """Return ``dL/dlogits = w (p - q) / B``, shape (B, K); ``q`` the target.
 
         Computed in place in the probability array (``probabilities`` is
         not valid after this call), and that array is reused by the next
@@ -106,6 +120,8 @@ class SoftmaxCrossEntropy:
         rows = reusable_vector(self._buffers, "rows", len(self._labels), np.arange)
         grad[rows, self._labels] -= 1 - self.smoothing
         grad /= len(self._labels)
+        if self._weights is not None:
+            grad *= self._weights.astype(grad.dtype, copy=False)[:, None]
         return grad
 
     @property

@@ -154,11 +154,15 @@ class Network:
         InputError
             Wrong shape, dtype, feature count, NaN or infinity.
         """
+        return softmax(self.logits(X, batch_size))
+
+    def logits(self, X: Any, batch_size: int = 4096) -> np.ndarray:
+        """The scores before the softmax, (n_samples, K); as :meth:`predict_proba` otherwise."""
         X = check_features(X, self.n_features_in)
         out = np.empty((len(X), self.n_classes), self.dtype)
         for start in range(0, len(X), batch_size):
             x = self._floats(X[start:start + batch_size])
-            out[start:start + len(x)] = softmax(self.forward(x))
+            out[start:start + len(x)] = self.forward(x)
         return out
 
     def _floats(self, X: np.ndarray) -> np.ndarray:

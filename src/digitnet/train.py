@@ -23,6 +23,7 @@ machine and the same number of BLAS threads gives bit-identical weights.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -45,26 +46,28 @@ from .optim import Optimizer, make_optimizer
 from .schedules import make_schedule
 from .variants import MICRO_BATCH, Adversarial, InSlices
 
-# How a step computes its gradients: (model, loss_fn, x, y) -> (loss, correct).
-Gradients = Callable[[Network, SoftmaxCrossEntropy, np.ndarray, np.ndarray], tuple[float, int]]
+# How a step computes its gradients: (model, loss_fn, x, y, weights) -> (loss, correct).
+Gradients = Callable[..., tuple[float, int]]
 
 
 def gradients(model: Network, loss_fn: SoftmaxCrossEntropy, x: np.ndarray,
-              y: np.ndarray) -> tuple[float, int]:
+              y: np.ndarray, weights: np.ndarray | None = None) -> tuple[float, int]:
     """Forward, loss and backward on a batch ``x`` (B, n_features), ``y`` (B,).
 
     Leaves dL/dparameters in every layer's ``grads``; returns the mean loss
     and how many of the batch the network got right (before the update).
+    ``weights`` (B,), optional: sample weights (see :mod:`digitnet.losses`).
     """
     logits = model.forward(x, training=True)                # 1. forward pass, (B, K)
-    loss = loss_fn.forward(logits, y)                       # 2. how wrong are we? (batch mean)
+    loss = loss_fn.forward(logits, y, weights)              # 2. how wrong are we? (batch mean)
     correct = int(np.count_nonzero(logits.argmax(axis=1) == y))
     model.backward(loss_fn.backward())                      # 3. dL/dparameter, layer by layer
     return loss, correct
 
 
 def train_step(model: Network, loss_fn: SoftmaxCrossEntropy, optimizer: Optimizer,
-               x: np.ndarray, y: np.ndarray, compute: Gradients = gradients) -> tuple[float, int]:
+               x: np.ndarray, y: np.ndarray, compute: Gradients = gradients,
+               weights: np.ndarray | None = None) -> tuple[float, int]:
     """One step of gradient descent: gradients of the batch, then the update.
 
     Parameters
@@ -76,6 +79,8 @@ def train_step(model: Network, loss_fn: SoftmaxCrossEntropy, optimizer: Optimize
         Class indices.
     compute : callable
         :func:`gradients`, or a variant from :func:`choose_gradients`.
+    weights : ndarray, shape (B,), optional
+        Sample weights, scaled to mean 1 over the training set.
 
     Returns
     -------
@@ -84,7 +89,7 @@ def train_step(model: Network, loss_fn: SoftmaxCrossEntropy, optimizer: Optimize
     correct : int
         Correct predictions in the batch before the update.
     """
-    loss, correct = compute(model, loss_fn, x, y)           # 1-3. forward, loss, backward
+    loss, correct = compute(model, loss_fn, x, y, weights)  # 1-3. forward, loss, backward
     optimizer.step(model.parameters(), model.gradients())   # 4. move downhill
     return loss, correct
 
@@ -167,18 +172,46 @@ class Trainer:
         self.model.use_rng(self.rng)
         self.optimizer = make_optimizer(config.optimizer, config.lr, config.momentum, config.weight_decay)
         self.loss_fn = SoftmaxCrossEntropy(smoothing=config.label_smoothing)
-        n = len(data.x_train)
-        self.batch_size = n if config.batch_size == 0 else min(config.batch_size, n)
-        self.steps_per_epoch = math.ceil(n / self.batch_size)
+        self._use_data(data)
         self.schedule = make_schedule(config.schedule, config.lr, self.steps_per_epoch * config.epochs,
                                       self.steps_per_epoch,
                                       warmup_steps=round(config.warmup_epochs * self.steps_per_epoch))
-        self.prepare, self.compute = choose_gradients(self.batch_size, config.adversarial,
-                                                      self._choose_prepare())
         self.state = LoopState()
         self.order: np.ndarray | None = None   # this epoch's shuffled indices (None: in order)
         self.result = TrainResult(model=self.model)
         self.threads = blas_threads()
+
+    def _use_data(self, data: Dataset) -> None:
+        """Batches, and how a batch becomes gradients, for this training set."""
+        self.data, n = data, len(data.x_train)
+        self.batch_size = n if self.config.batch_size == 0 else min(self.config.batch_size, n)
+        self.steps_per_epoch = math.ceil(n / self.batch_size)
+        self.prepare, self.compute = choose_gradients(self.batch_size, self.config.adversarial,
+                                                      self._choose_prepare())
+
+    def train_more(self, data: Dataset, epochs: int = 1) -> TrainResult:
+        """Train ``epochs`` more epochs on ``data``, continuing where :meth:`run` stopped.
+
+        The optimizer's state, the random generator, the step count and the
+        hooks carry on, so training on the same data ``k`` times for one
+        epoch gives the weights of one run of ``k`` epochs (with a constant
+        learning rate: the schedule keeps the length it was made with).
+        This is what scikit-learn's ``partial_fit`` needs: each call may
+        bring a new chunk of data with the same features and classes.
+
+        Raises
+        ------
+        ConfigError
+            If ``data`` has other features or classes than the network.
+        """
+        if data.n_features != self.model.n_features_in or tuple(data.classes) != tuple(self.data.classes):
+            raise ConfigError(f"the network takes {self.model.n_features_in} features and classes "
+                              f"{list(self.data.classes)[:12]}; the data has {data.n_features} and "
+                              f"{list(data.classes)[:12]}")
+        self._use_data(data)
+        self.config = dataclasses.replace(self.config, epochs=self.state.epoch - 1 + epochs)
+        self.state.stop = False
+        return self.run()
 
     def _build_model(self) -> Network:
         arch = Architecture(self.data.n_features, tuple(self.config.hidden), len(self.data.classes),
@@ -208,8 +241,9 @@ class Trainer:
             while s.position < n:
                 rows = self._rows(s.position)
                 x, y = self.prepare(self.data.x_train[rows]), self.data.y_train[rows]   # (B, d), (B,)
+                w = None if self.data.w_train is None else self.data.w_train[rows]     # (B,)
                 self.optimizer.lr = self.schedule(s.step)
-                loss, correct = train_step(self.model, self.loss_fn, self.optimizer, x, y, self.compute)
+                loss, correct = train_step(self.model, self.loss_fn, self.optimizer, x, y, self.compute, w)
                 s.step, s.position = s.step + 1, s.position + len(y)
                 s.loss_sum, s.correct = s.loss_sum + loss * len(y), s.correct + correct
                 self._call("on_step_end", loss)

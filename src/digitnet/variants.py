@@ -7,7 +7,7 @@
   backward pass on inputs pushed the way that hurts the network most.
 
 Each has the signature of :func:`digitnet.train.gradients`,
-``(model, loss_fn, x, y) -> (loss, correct)``, so they compose:
+``(model, loss_fn, x, y, weights) -> (loss, correct)``, so they compose:
 ``InSlices(Adversarial(0.1), 4096, prepare)``; :func:`digitnet.train.choose_gradients`
 picks them for a run.
 """
@@ -33,7 +33,7 @@ class InSlices:
         self.compute, self.rows, self.prepare = compute, rows, prepare
         self.total: list[np.ndarray] | None = None
 
-    def __call__(self, model, loss_fn, x, y):
+    def __call__(self, model, loss_fn, x, y, weights=None):
         grads = model.gradients()
         if self.total is None:
             self.total = [np.empty_like(g) for g in grads]
@@ -41,7 +41,8 @@ class InSlices:
         for start in range(0, len(y), self.rows):
             part = slice(start, start + self.rows)
             share = len(y[part]) / len(y)
-            slice_loss, slice_correct = self.compute(model, loss_fn, self.prepare(x[part]), y[part])
+            slice_loss, slice_correct = self.compute(model, loss_fn, self.prepare(x[part]), y[part],
+                                                     None if weights is None else weights[part])
             loss, correct = loss + share * slice_loss, correct + slice_correct
             for total, g in zip(self.total, grads):
                 if start == 0:
@@ -66,9 +67,9 @@ class Adversarial:
         self.eps = eps
         self.clean: list[np.ndarray] | None = None
 
-    def __call__(self, model, loss_fn, x, y):
+    def __call__(self, model, loss_fn, x, y, weights=None):
         logits = model.forward(x, training=True)
-        loss = loss_fn.forward(logits, y)
+        loss = loss_fn.forward(logits, y, weights)
         correct = int(np.count_nonzero(logits.argmax(axis=1) == y))
         grad_x = model.backward(loss_fn.backward(), input_grad=True)   # (B, n_features)
         grads = model.gradients()
@@ -80,7 +81,7 @@ class Adversarial:
         x_adv *= x.dtype.type(self.eps)
         x_adv += x
         np.clip(x_adv, 0, 1, out=x_adv)
-        loss_fn.forward(model.forward(x_adv, training=True), y)
+        loss_fn.forward(model.forward(x_adv, training=True), y, weights)
         model.backward(loss_fn.backward())
         for kept, g in zip(self.clean, grads):               # mean of the two gradients
             g += kept

@@ -72,6 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     gradcheck.add_argument("--seed", type=int, default=0)
     gradcheck.add_argument("--hidden", type=_hidden, default=(16, 12))
 
+    export = commands.add_parser("export", help="write a model as an ONNX graph, for onnxruntime")
+    export.add_argument("model", type=Path)
+    export.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
+                        help="the ONNX file to write, e.g. model.onnx")
+    export.add_argument("--hidden-outputs", action="store_true",
+                        help="also output every hidden layer's activations (hidden1, hidden2, ...)")
+    export.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                        help="the graph's floats (default float32; float64 keeps a float64 network's "
+                             "weights exact but needs a runtime with double kernels)")
+
     serve = commands.add_parser("serve", help="start the draw-a-digit web page")
     serve.add_argument("model", type=Path, nargs="?",
                        help="model file (default: models/mnist-best-augmented.npz in the current "
@@ -116,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     from .web.serve import cmd_serve  # imports nothing of the web stack until it runs
 
     handler = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-               "plot": cmd_plot, "gradcheck": cmd_gradcheck, "serve": cmd_serve}[args.command]
+               "plot": cmd_plot, "gradcheck": cmd_gradcheck, "export": cmd_export,
+               "serve": cmd_serve}[args.command]
     try:
         return handler(args) or 0
     except DigitnetError as err:
@@ -299,6 +310,25 @@ def cmd_gradcheck(args) -> int:
     print(f"\nworst {worst:.2e}: " + ("backprop agrees with the numerical gradient" if ok
                                    else "MISMATCH: the analytic gradient is wrong"))
     return 0 if ok else 1
+
+
+def cmd_export(args) -> int:
+    from .errors import ExportError
+    from .layers import ReLU
+    from .modelfile import load_model
+    from .onnx_export import IR_VERSION, OPSET, export_onnx
+
+    if args.output.resolve() == args.model.resolve():
+        raise ExportError(f"{args.output}: the ONNX file would overwrite the model file")
+    model, meta = load_model(args.model)
+    path = export_onnx(args.output, model, hidden_outputs=args.hidden_outputs, dtype=args.dtype,
+                       metadata=meta)
+    n_hidden = sum(type(layer) is ReLU for layer in model.layers) if args.hidden_outputs else 0
+    outputs = ["logits", "probabilities"] + [f"hidden{i}" for i in range(1, n_hidden + 1)]
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): ONNX opset {OPSET}, IR version "
+          f"{IR_VERSION}, network {'-'.join(map(str, model.sizes))}, input pixels "
+          f"{args.dtype} (batch, {model.n_features_in}), outputs {', '.join(outputs)}")
+    return 0
 
 
 if __name__ == "__main__":

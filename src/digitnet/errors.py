@@ -18,6 +18,10 @@ class ModelFileError(DigitnetError):
     """A model file is missing, corrupt, or not a digitnet model."""
 
 
+class ExportError(DigitnetError):
+    """A network cannot be written in another format (ONNX), or the exporter is missing."""
+
+
 class ImageError(DigitnetError):
     """An image handed to ``predict`` cannot be read or holds no digit."""
 

@@ -229,3 +229,27 @@ def test_fashion_preset_learns_fashion_mnist(fashion_dir):
     data = load_dataset("fashion-mnist", fashion_dir, validation_size=2000, train_limit=6000)
     result = train(dataclasses.replace(config, epochs=1), data)
     assert loss_and_accuracy(result.model, data.x_val, data.y_val)[1] > 0.7      # one epoch: ~78%
+
+
+def test_train_more_continues_the_loop_exactly(mnist_small):
+    """k epochs in one run equal one epoch then k-1 calls of train_more (constant rate)."""
+    from digitnet.hooks import standard_hooks
+    from digitnet.train import Trainer
+
+    data = dataclasses.replace(mnist_small, x_train=mnist_small.x_train[:1500],
+                               y_train=mnist_small.y_train[:1500])
+    config = TrainConfig(hidden=(16,), epochs=3, batch_size=100, dropout=0.2, schedule="constant",
+                         patience=None, seed=4)
+    straight = Trainer(config, data, standard_hooks(config, data, None)).run()
+    one = dataclasses.replace(config, epochs=1)
+    stepwise = Trainer(one, data, standard_hooks(one, data, None))
+    stepwise.run()
+    stepwise.train_more(data)
+    result = stepwise.train_more(data)
+    for p, q in zip(straight.model.parameters(), result.model.parameters()):
+        np.testing.assert_array_equal(p, q)
+    assert [h["epoch"] for h in result.model.history] == [1, 2, 3]
+    assert [h["train_loss"] for h in result.history] == [h["train_loss"] for h in straight.history]
+    other = dataclasses.replace(data, classes=tuple("abcdefghij"))
+    with pytest.raises(ConfigError, match="classes"):
+        stepwise.train_more(other)

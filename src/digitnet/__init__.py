@@ -9,6 +9,8 @@ The public API::
     dn.save_model("model.npz", net); net, meta = dn.load_model("model.npz")
 
 and for MNIST the command line's own path: ``dn.train(dn.preset("quick"), dn.load_dataset())``.
+With scikit-learn: ``from digitnet.estimator import DigitnetClassifier``; to ONNX:
+``digitnet.onnx_export.export_onnx(path, net)``.
 """
 
 __version__ = "0.2.0"
@@ -21,6 +23,7 @@ from .errors import (
     ConfigError,
     DataError,
     DigitnetError,
+    ExportError,
     ImageError,
     InputError,
     ModelFileError,
@@ -37,7 +40,8 @@ from .train import Trainer, TrainResult, train, train_step
 
 __all__ = [
     "PRESETS", "SGD", "Adam", "Architecture", "CheckpointError", "Checkpointing", "ConfigError",
-    "DataError", "Dataset", "Dense", "DigitnetError", "Dropout", "EarlyStopping", "Hook", "ImageError",
+    "DataError", "Dataset", "Dense", "DigitnetError", "Dropout", "EarlyStopping", "ExportError", "Hook",
+    "ImageError",
     "InputError", "Layer", "ModelFileError", "Network", "OnEpochEnd", "Optimizer", "ProgressBar", "ReLU",
     "SoftmaxCrossEntropy", "StopOnRequest", "TrainConfig", "TrainResult", "Trainer", "TrainingDiverged",
     "TrainingInterrupted", "build_mlp", "evaluate", "fit", "load_dataset", "load_model", "log_softmax",

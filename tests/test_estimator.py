@@ -1,0 +1,192 @@
+"""DigitnetClassifier, judged by scikit-learn's own checks and used as scikit-learn users do."""
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn", minversion="1.6")
+
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import digitnet as dn
+from digitnet.errors import ConfigError
+from digitnet.estimator import DigitnetClassifier
+
+# Full-batch gradient descent in float64: no mini-batch sampling and no float32
+# rounding, so every check passes, sample-weight equivalence included.
+FULL_BATCH = DigitnetClassifier(batch_size=0, dtype="float64", optimizer="sgd", lr=0.05,
+                                schedule="constant", epochs=20, random_state=0)
+
+
+def expected_failures(estimator):
+    """The checks the default (mini-batch, float32) settings cannot pass, and why."""
+    if estimator.batch_size == 0 and estimator.dtype == "float64":
+        return {}
+    return {
+        "check_sample_weight_equivalence_on_dense_data":
+            "mini-batches: a repeated row lands in other batches than its weighted twin, so the "
+            "steps differ (MLPClassifier has the same expected failure); passes with batch_size=0",
+        "check_methods_subset_invariance":
+            "float32: BLAS sums in an order that depends on the number of rows, so a row's "
+            "probabilities differ by ~1e-7 between batch sizes; passes with dtype='float64'",
+    }
+
+
+@parametrize_with_checks([DigitnetClassifier(random_state=0), FULL_BATCH],
+                         expected_failed_checks=expected_failures)
+def test_scikit_learn_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+
+
+def same_weights(a, b):
+    return all(np.array_equal(p, q) for p, q in zip(a.network_.parameters(), b.network_.parameters()))
+
+
+def test_pipeline_in_a_grid_search_across_processes(digits):
+    """GridSearchCV(n_jobs=2) pickles the pipeline to worker processes and back."""
+    X_train, X_test, y_train, y_test = digits
+    pipe = make_pipeline(StandardScaler(), DigitnetClassifier(epochs=20, batch_size=32, random_state=0))
+    search = GridSearchCV(pipe, {"digitnetclassifier__hidden": [(32,), (64, 32)],
+                                 "digitnetclassifier__lr": [1e-3, 3e-3]}, cv=3, n_jobs=2)
+    search.fit(X_train, y_train)
+    assert search.best_score_ > 0.95
+    assert search.score(X_test, y_test) > 0.95
+    assert set(search.best_params_) == {"digitnetclassifier__hidden", "digitnetclassifier__lr"}
+    scores = cross_val_score(make_pipeline(StandardScaler(), DigitnetClassifier(random_state=0)),
+                             X_train, y_train, cv=3)
+    assert scores.min() > 0.9
+
+
+def test_pandas_input_with_string_labels(digits):
+    pd = pytest.importorskip("pandas")
+    X_train, X_test, y_train, y_test = digits
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    columns = [f"px{i}" for i in range(64)]
+    frame = pd.DataFrame(X_train / 16, columns=columns)
+    clf = DigitnetClassifier(hidden=(64,), epochs=20, batch_size=32, random_state=0)
+    clf.fit(frame, pd.Series(names[y_train]))
+    assert clf.classes_.tolist() == sorted(names.tolist())
+    assert clf.feature_names_in_.tolist() == columns and clf.n_features_in_ == 64
+    predicted = clf.predict(pd.DataFrame(X_test / 16, columns=columns))
+    assert predicted.dtype.kind in "OU" and set(predicted) <= set(names)
+    assert np.mean(predicted == names[y_test]) > 0.93
+    with pytest.raises(ValueError, match="feature names"):
+        clf.predict(pd.DataFrame(X_test / 16, columns=columns[::-1]))
+
+
+def test_warm_start_continues_exactly_from_the_fitted_weights(digits):
+    X, _, y, _ = digits
+    X = X / 16
+    clf = DigitnetClassifier(hidden=(32,), epochs=3, warm_start=True, random_state=0).fit(X, y)
+    first = copy.deepcopy(clf.network_)
+    clf.fit(X, y)
+    # The second fit is digitnet's own loop run on from the first fit's weights.
+    expected = dn.fit(X, y, model=first, epochs=3, seed=0)
+    assert all(np.array_equal(p, q) for p, q in zip(clf.network_.parameters(), expected.parameters()))
+    assert clf.n_iter_ == 3 and len(clf.loss_curve_) == 6
+    cold = clone(clf).set_params(warm_start=False)
+    twice = [cold.fit(X, y).network_.parameters()[0].copy() for _ in range(2)]
+    np.testing.assert_array_equal(*twice)                   # without warm start: a fresh start each time
+
+
+def test_partial_fit_k_times_is_fit_for_k_epochs(digits):
+    X, _, y, _ = digits
+    X = X / 16
+    settings = dict(hidden=(32,), dropout=0.2, batch_size=64, random_state=3)
+    stepwise = DigitnetClassifier(**settings)
+    for _ in range(4):
+        stepwise.partial_fit(X, y, classes=np.arange(10))
+    whole = DigitnetClassifier(**settings, epochs=4, schedule="constant").fit(X, y)
+    assert same_weights(stepwise, whole)
+    assert stepwise.n_iter_ == 4 and stepwise.loss_curve_ == whole.loss_curve_
+
+
+def test_partial_fit_streams_chunks_and_checks_classes(digits):
+    X_train, X_test, y_train, y_test = (part / 16 if i < 2 else part for i, part in enumerate(digits))
+    clf = DigitnetClassifier(hidden=(64,), batch_size=32, lr=3e-3, random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        clf.partial_fit(X_train[:10], y_train[:10])
+    for _ in range(6):
+        for chunk in np.array_split(np.arange(len(X_train)), 4):   # chunks of unequal sizes
+            clf.partial_fit(X_train[chunk], y_train[chunk], classes=np.arange(10))
+    assert clf.score(X_test, y_test) > 0.93
+    with pytest.raises(ValueError, match="not among the classes"):
+        clf.partial_fit(X_train[:5], np.full(5, 11))
+    with pytest.raises(ValueError, match="differ"):
+        clf.partial_fit(X_train[:5], y_train[:5], classes=np.arange(11))
+    with pytest.raises(ValueError, match="early_stopping"):
+        DigitnetClassifier(early_stopping=True).partial_fit(X_train, y_train, classes=np.arange(10))
+    copied = pickle.loads(pickle.dumps(clf))                # a loop in progress is not pickled
+    np.testing.assert_array_equal(copied.predict_proba(X_test), clf.predict_proba(X_test))
+    copied.partial_fit(X_train, y_train)
+
+
+def test_early_stopping_keeps_the_best_validation_epoch(digits):
+    X, _, y, _ = digits
+    X = X / 16
+    clf = DigitnetClassifier(hidden=(32,), epochs=40, lr=3e-3, early_stopping=True, n_iter_no_change=3,
+                             tol=0.0, validation_fraction=0.2, random_state=5).fit(X, y)
+    scores = clf.validation_scores_
+    assert clf.best_validation_score_ == max(scores) and clf.best_loss_ is None
+    assert clf.n_iter_ == len(scores) < 40                     # it stopped early
+    # The held-out part is scikit-learn's stratified split with the same seed;
+    # the network holds the weights of the best epoch, not the last one.
+    _, X_val, _, y_val = train_test_split(X, y, test_size=0.2, random_state=5, stratify=y)
+    assert clf.score(X_val, y_val) == pytest.approx(max(scores))
+    assert len(scores) - 1 - int(np.argmax(scores)) == 3      # stopped 3 epochs after the best
+
+
+def test_save_and_load_through_the_model_file(digits, tmp_path):
+    X_train, X_test, y_train, _ = digits
+    clf = DigitnetClassifier.from_preset("quick", hidden=(48,), epochs=3, random_state=1)
+    clf.fit(X_train.astype(np.float32) / 16, y_train)
+    path = clf.save(tmp_path / "digits.npz")
+    again = DigitnetClassifier.load(path)
+    assert again.get_params() == clf.get_params()
+    np.testing.assert_array_equal(again.predict_proba(X_test / 16), clf.predict_proba(X_test / 16))
+    assert again.n_features_in_ == 64 and again.loss_curve_ == clf.loss_curve_
+    network, _ = dn.load_model(path)                         # an ordinary digitnet model file
+    np.testing.assert_array_equal(network.predict(X_test / 16), clf.predict(X_test / 16))
+
+
+def test_presets_and_attributes_in_scikit_learn_layout(digits):
+    X, _, y, _ = digits
+    best = DigitnetClassifier.from_preset("best", epochs=1, random_state=0)
+    assert (best.hidden, best.dropout, best.input_dropout, best.adversarial) == ((1024, 1024), 0.5, 0.2, 0.1)
+    with pytest.raises(ConfigError, match="unknown preset"):
+        DigitnetClassifier.from_preset("fastest")
+    with pytest.raises(TypeError):
+        DigitnetClassifier.from_preset("quick", hidden_layer_sizes=(10,))
+    ours = DigitnetClassifier(hidden=(20, 10), epochs=2, random_state=0).fit(X / 16, y)
+    theirs = MLPClassifier(hidden_layer_sizes=(20, 10), max_iter=2, random_state=0).fit(X / 16, y)
+    assert [c.shape for c in ours.coefs_] == [c.shape for c in theirs.coefs_]
+    assert [b.shape for b in ours.intercepts_] == [b.shape for b in theirs.intercepts_]
+    assert isinstance(ours.network_, dn.Network) and ours.n_iter_ == 2
+    np.testing.assert_allclose(ours.predict_log_proba(X), np.log(ours.predict_proba(X)), atol=1e-6)
+    with pytest.raises(NotFittedError):
+        DigitnetClassifier().coefs_  # noqa: B018
+
+
+@pytest.mark.parametrize("params, words", [
+    ({"lr": -1.0}, "learning rate"), ({"hidden": (0,)}, "hidden"), ({"optimizer": "lbfgs"}, "optimizer"),
+    ({"epochs": 0}, "epochs"), ({"dropout": 1.5}, "dropout")])
+def test_bad_parameters_are_value_errors_at_fit(digits, params, words):
+    X, _, y, _ = digits
+    clf = DigitnetClassifier(**params)                       # scikit-learn: no checks in __init__
+    with pytest.raises(ValueError, match=words):
+        clf.fit(X, y)

@@ -162,6 +162,13 @@ def test_save_and_load_through_the_model_file(digits, tmp_path):
     assert again.n_features_in_ == 64 and again.loss_curve_ == clf.loss_curve_
     network, _ = dn.load_model(path)                         # an ordinary digitnet model file
     np.testing.assert_array_equal(network.predict(X_test / 16), clf.predict(X_test / 16))
+    typed = DigitnetClassifier(hidden=(np.int64(8),), epochs=np.int64(1), random_state=np.int64(2))
+    typed.fit(X_train / 16, y_train).save(tmp_path / "typed.npz")   # NumPy scalars as parameters
+    assert DigitnetClassifier.load(tmp_path / "typed.npz").get_params()["hidden"] == (8,)
+    floats = DigitnetClassifier(hidden=(8,), epochs=1).fit(X_train / 16, y_train.astype(float))
+    with pytest.raises(ValueError, match="integer, boolean or string labels"):
+        floats.save(tmp_path / "floats.npz")
+    assert not (tmp_path / "floats.npz").exists()
 
 
 def test_presets_and_attributes_in_scikit_learn_layout(digits):

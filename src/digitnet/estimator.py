@@ -306,7 +306,7 @@ input_dropout, schedule, warmup_epochs, label_smoothing, max_norm, adversarial, 
             self.best_loss_ = None
         else:
             self.validation_scores_ = self.best_validation_score_ = None
-            self.best_loss_ = min(self.loss_curve_)
+            self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
 
     # -- prediction ----------------------------------------------------------
 
@@ -343,10 +343,23 @@ input_dropout, schedule, warmup_epochs, label_smoothing, max_norm, adversarial, 
     # -- files, copies, tags -------------------------------------------------
 
     def save(self, path: str | Path) -> Path:
-        """Write the fitted network to a digitnet model file (``digitnet predict`` reads it too)."""
+        """Write the fitted network to a digitnet model file (``digitnet predict`` reads it too).
+
+        The parameters and feature names are kept in its metadata; :meth:`load` reads them back.
+
+        Raises
+        ------
+        ValueError
+            Float class labels (a model file holds integers, booleans or strings).
+        """
         check_is_fitted(self)
-        params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()
-                  if k != "random_state" or isinstance(v, (int, type(None)))}
+        if self.classes_.dtype.kind not in "biuUO":
+            raise ValueError(f"classes_ are {self.classes_.dtype} ({self.classes_.tolist()[:4]}...): a "
+                             "digitnet model file holds integer, boolean or string labels; "
+                             "fit on y.astype(int)")
+        # JSON: NumPy scalars as Python numbers; a RandomState instance is not kept.
+        params = {k: _plain(v) for k, v in self.get_params().items()
+                  if k != "random_state" or isinstance(v, (numbers.Integral, type(None)))}
         meta: dict[str, Any] = {"estimator": {"class": type(self).__name__, "params": params}}
         if hasattr(self, "feature_names_in_"):
             meta["estimator"]["feature_names_in"] = self.feature_names_in_.tolist()
@@ -385,6 +398,13 @@ input_dropout, schedule, warmup_epochs, label_smoothing, max_norm, adversarial, 
         tags.input_tags.allow_nan = False
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def _plain(value: Any) -> Any:
+    """A parameter value as JSON takes it: tuples as lists, NumPy scalars as Python numbers."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _sizes(hidden: Any) -> tuple[int, ...]:

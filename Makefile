@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 LINT_STAMP  := $(VENV)/.lint-installed
 
-.PHONY: setup train seed test gradcheck lint bench bench-web fuzz serve clean
+.PHONY: setup train seed test gradcheck lint bench bench-sklearn bench-web fuzz serve clean
 
 setup: $(STAMP)
 
@@ -56,6 +56,12 @@ bench: $(BENCH_STAMP)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python bench/bench.py --label unset \
 		--seed-iterations 200 --out bench/results/unset.json $(BENCH_FLAGS)
 	$(BIN)/python bench/report.py bench/results/default.json bench/results/unset.json
+
+## DigitnetClassifier against scikit-learn's MLPClassifier (8x8 digits and MNIST), both OpenBLAS settings
+bench-sklearn: $(BENCH_STAMP)
+	$(BIN)/python bench/sklearn_estimator.py --out bench/results/sklearn.json --markdown
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python bench/sklearn_estimator.py \
+		--out bench/results/sklearn-unset.json --markdown
 
 ## 30 s of requests to /api/predict on loopback; appends the figures to BENCHMARKS.md
 bench-web: $(STAMP)

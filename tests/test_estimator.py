@@ -191,9 +191,77 @@ def test_presets_and_attributes_in_scikit_learn_layout(digits):
 
 @pytest.mark.parametrize("params, words", [
     ({"lr": -1.0}, "learning rate"), ({"hidden": (0,)}, "hidden"), ({"optimizer": "lbfgs"}, "optimizer"),
-    ({"epochs": 0}, "epochs"), ({"dropout": 1.5}, "dropout")])
-def test_bad_parameters_are_value_errors_at_fit(digits, params, words):
+    ({"epochs": 0}, "epochs"), ({"dropout": 1.5}, "dropout"), ({"hidden": None}, "hidden"),
+    ({"hidden": (True,)}, "hidden"), ({"hidden": (8, 2.5)}, "hidden"), ({"batch_size": 1.5}, "batch_size"),
+    ({"epochs": "3"}, "epochs"), ({"epochs": 2.0}, "epochs"), ({"lr": "0.1"}, "lr"),
+    ({"tol": None}, "tol"), ({"tol": -1.0}, "tol"), ({"tol": float("nan")}, "tol"),
+    ({"weight_decay": float("nan")}, "weight_decay"), ({"n_iter_no_change": 0}, "n_iter_no_change"),
+    ({"early_stopping": "False"}, "early_stopping"), ({"warm_start": "no"}, "warm_start"),
+    ({"verbose": "x"}, "verbose"), ({"validation_fraction": 0.0}, "validation_fraction"),
+    ({"validation_fraction": 10}, "validation_fraction"), ({"dtype": "float16"}, "dtype")])
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_bad_parameters_are_value_errors_naming_them(digits, params, words, method):
     X, _, y, _ = digits
     clf = DigitnetClassifier(**params)                       # scikit-learn: no checks in __init__
     with pytest.raises(ValueError, match=words):
-        clf.fit(X, y)
+        getattr(clf, method)(X, y, **({"classes": np.arange(10)} if method == "partial_fit" else {}))
+
+
+def test_numpy_spellings_of_parameters_are_accepted(digits):
+    X, _, y, _ = digits
+    clf = DigitnetClassifier(hidden=np.array([8, 4]), epochs=np.int64(1), lr=np.float32(1e-3),
+                             dtype=np.float64, early_stopping=np.bool_(False), random_state=np.int64(0))
+    clf.fit(X / 16, y)
+    assert clf.network_.sizes == (64, 8, 4, 10) and clf.network_.dtype == np.float64
+    assert DigitnetClassifier(hidden=8, epochs=1).fit(X / 16, y).network_.sizes == (64, 8, 10)
+
+
+def test_early_stopping_on_too_little_data_says_what_to_change():
+    X, y = np.random.default_rng(0).normal(size=(20, 4)), np.repeat([0, 1, 2], [7, 7, 6])
+    with pytest.raises(ValueError, match="early_stopping cannot hold out validation_fraction=0.1 of 20"):
+        DigitnetClassifier(early_stopping=True).fit(X, y)
+
+
+def test_warm_start_refuses_parameters_of_another_network(digits):
+    X, _, y, _ = digits
+    clf = DigitnetClassifier(hidden=(8,), epochs=1, warm_start=True).fit(X / 16, y)
+    for change in ({"hidden": (16,)}, {"dtype": "float64"}):
+        with pytest.raises(ValueError, match="warm_start continues the fitted network"):
+            clone_of = copy.deepcopy(clf).set_params(**change)
+            clone_of.fit(X / 16, y)
+
+
+def test_a_copy_mid_partial_fit_leaves_the_original_exact(digits):
+    X, _, y, _ = digits
+    X = X / 16
+    settings = dict(hidden=(16,), batch_size=64, random_state=0)
+    straight = DigitnetClassifier(**settings)
+    interrupted = DigitnetClassifier(**settings)
+    for step in range(3):
+        straight.partial_fit(X, y, classes=np.arange(10))
+        interrupted.partial_fit(X, y, classes=np.arange(10))
+        if step == 0:
+            pickle.dumps(interrupted)
+            copy.deepcopy(interrupted)
+    assert same_weights(straight, interrupted) and interrupted.n_iter_ == 3
+
+
+def test_partial_fit_after_fit_counts_on_and_needs_two_classes(digits):
+    X, _, y, _ = digits
+    clf = DigitnetClassifier(hidden=(8,), epochs=2).fit(X / 16, y)
+    clf.partial_fit(X / 16, y)
+    assert clf.n_iter_ == 3 and len(clf.loss_curve_) == 3
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        DigitnetClassifier().partial_fit(X[:3], [0, 0, 0], classes=[0])
+
+
+def test_load_takes_the_settings_of_a_model_trained_elsewhere(tmp_path):
+    from conftest import REPO
+
+    clf = DigitnetClassifier.load(REPO / "models" / "mnist-best.npz")   # trained by `digitnet train`
+    assert (clf.hidden, clf.dropout, clf.input_dropout, clf.epochs) == ((1024, 1024), 0.5, 0.2, 40)
+    assert clf.classes_.tolist() == list(range(10)) and clf.n_features_in_ == 784
+    X, y = np.random.default_rng(0).normal(size=(30, 5)), np.arange(30) % 3
+    net = dn.fit(X, y, hidden=(6, 4), epochs=1)
+    dn.save_model(tmp_path / "bare.npz", net)                # no configuration recorded: the shape
+    assert DigitnetClassifier.load(tmp_path / "bare.npz").hidden == (6, 4)

@@ -172,6 +172,15 @@ def test_weights_beyond_float32_are_refused_not_turned_into_infinity():
         to_onnx(net, dtype=np.float32)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_weights_of_a_diverged_network_are_refused_and_nothing_is_written(tmp_path, bad):
+    net = small_network(np.float32)
+    net.layers[-1].params["b"][2] = bad
+    with pytest.raises(ExportError, match="NaN or infinite"):
+        export_onnx(tmp_path / "diverged.onnx", net)
+    assert list(tmp_path.iterdir()) == []
+
+
 class Scale:
     """A layer digitnet could run but the exporter does not know."""
 

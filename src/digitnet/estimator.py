@@ -19,6 +19,7 @@ other numbers are used as given (so scale them, e.g. with ``StandardScaler``).
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 from pathlib import Path
 from typing import Any
@@ -178,7 +179,10 @@ input_dropout, schedule, warmup_epochs, label_smoothing, max_norm, adversarial, 
         sample_weight : array-like, shape (n_samples,), optional
             How much each example counts in the loss (only ratios matter).
         """
+        self._check_params()
         continuing = self.warm_start and hasattr(self, "network_")
+        if continuing:
+            self._check_same_network()
         X, y = validate_data(self, X, y, reset=not continuing, dtype=_DTYPES)
         check_classification_targets(y)
         if continuing:
@@ -222,6 +226,7 @@ input_dropout, schedule, warmup_epochs, label_smoothing, max_norm, adversarial, 
             ``classes`` missing on the first call or different later, a label
             outside them, or ``early_stopping=True``.
         """
+        self._check_params()
         if self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
         trainer: Trainer | None = getattr(self, "_trainer", None)
@@ -232,6 +237,8 @@ input_dropout, schedule, warmup_epochs, label_smoothing, max_norm, adversarial, 
         check_classification_targets(y)
         if classes is not None:
             classes = np.unique(classes)
+            if len(classes) < 2:
+                raise ValueError(f"DigitnetClassifier needs at least 2 classes; got {classes.tolist()}")
             if hasattr(self, "classes_") and not np.array_equal(classes, self.classes_):
                 raise ValueError(f"classes {classes.tolist()[:12]} differ from the earlier "
                                  f"{self.classes_.tolist()[:12]}")
@@ -246,7 +253,7 @@ input_dropout, schedule, warmup_epochs, label_smoothing, max_norm, adversarial, 
             data = self._dataset(X, y, classes, sample_weight, config.seed, hold_out=False)
             trainer = Trainer(config, data, self._hooks(config, []), getattr(self, "network_", None))
             result = trainer.run()
-            self.n_iter_ = 0
+            self.n_iter_ = getattr(self, "n_iter_", 0)   # after a fit, the count goes on
         else:
             assert trainer is not None
             data = self._dataset(X, y, classes, sample_weight, 0, hold_out=False)
@@ -254,6 +261,42 @@ input_dropout, schedule, warmup_epochs, label_smoothing, max_norm, adversarial, 
         self._trainer = trainer
         self._set_fitted(result.model, classes, self.n_iter_ + 1)
         return self
+
+    def _check_params(self) -> None:
+        """Types and ranges of the parameters, as scikit-learn checks them in ``fit`` (ValueError).
+
+        The ranges of the configuration's own fields are :meth:`TrainConfig.validate`'s.
+        """
+        for name, least in (("epochs", 1), ("batch_size", 0), ("n_iter_no_change", 1)):
+            value = getattr(self, name)
+            if not _is_int(value) or value < least:
+                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+        for name in ("lr", "momentum", "weight_decay", "dropout", "input_dropout", "warmup_epochs",
+                     "label_smoothing", "max_norm", "adversarial", "tol", "validation_fraction"):
+            value = getattr(self, name)
+            if not (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+                    and math.isfinite(value)):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        if self.tol < 0:
+            raise ValueError(f"tol must be >= 0, got {self.tol!r}")
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be between 0 and 1, got {self.validation_fraction!r}")
+        for name in ("early_stopping", "warm_start"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if not isinstance(self.verbose, (bool, np.bool_)) and not _is_int(self.verbose):
+            raise ValueError(f"verbose must be True, False or an integer, got {self.verbose!r}")
+        _sizes(self.hidden)
+        _dtype_name(self.dtype)
+
+    def _check_same_network(self) -> None:
+        """warm_start trains the fitted network: parameters describing another one are an error."""
+        fitted = (self.network_.sizes[1:-1], self.network_.dtype.name)
+        asked = (_sizes(self.hidden), _dtype_name(self.dtype))
+        if asked != fitted:
+            raise ValueError(f"warm_start continues the fitted network (hidden={fitted[0]}, "
+                             f"dtype={fitted[1]}), not hidden={asked[0]}, dtype={asked[1]}; "
+                             "set warm_start=False to train a new one")
 
     def _seed(self) -> int:
         """An int seed from ``random_state`` (None: a fresh one from NumPy's global generator)."""
@@ -263,7 +306,8 @@ input_dropout, schedule, warmup_epochs, label_smoothing, max_norm, adversarial, 
 
     def _config(self, seed: int) -> TrainConfig:
         values = {name: getattr(self, name) for name in CONFIG_PARAMS}
-        values["hidden"] = _sizes(values["hidden"])
+        values["hidden"], values["dtype"] = _sizes(values["hidden"]), _dtype_name(values["dtype"])
+        values.update({name: int(values[name]) for name in ("epochs", "batch_size")})
         return TrainConfig.from_dict({**values, "dataset": "arrays", "validation_size": 0,
                                       "patience": None, "seed": seed, "preset": "custom"})
 
@@ -273,8 +317,13 @@ input_dropout, schedule, warmup_epochs, label_smoothing, max_norm, adversarial, 
         w = None if sample_weight is None else check_sample_weight(sample_weight, len(X))
         X_val, y_val = X[:0], y_idx[:0]
         if self.early_stopping if hold_out is None else hold_out:
-            parts = train_test_split(X, y_idx, *([] if w is None else [w]), random_state=seed,
-                                     test_size=self.validation_fraction, stratify=y_idx)
+            try:
+                parts = train_test_split(X, y_idx, *([] if w is None else [w]), random_state=seed,
+                                         test_size=self.validation_fraction, stratify=y_idx)
+            except ValueError as err:   # too few samples to hold out some of every class
+                raise ValueError(f"early_stopping cannot hold out validation_fraction="
+                                 f"{self.validation_fraction} of {len(X)} samples with some of each of "
+                                 f"the {len(classes)} classes ({err})") from None
             X, X_val, y_idx, y_val = parts[:4]
             if w is not None:
                 w = check_sample_weight(parts[4], len(X))
@@ -375,10 +424,16 @@ input_dropout, schedule, warmup_epochs, label_smoothing, max_norm, adversarial, 
             Missing, corrupt or not a digitnet model.
         """
         network, meta = load_model(path)
-        saved = meta.get("estimator", {})
-        params = dict(saved.get("params", {}))
+        saved: dict = meta["estimator"] if isinstance(meta.get("estimator"), dict) else {}
+        if isinstance(saved.get("params"), dict):
+            params = dict(saved["params"])
+        else:   # trained by `digitnet train` or digitnet.fit: its configuration, else its shape
+            config: dict = meta["config"] if isinstance(meta.get("config"), dict) else {}
+            params = {k: config[k] for k in CONFIG_PARAMS if k in config}
+            params.setdefault("hidden", network.sizes[1:-1])
+            params.setdefault("dtype", network.dtype.name)
         if "hidden" in params:
-            params["hidden"] = tuple(params["hidden"])
+            params["hidden"] = _sizes(params["hidden"])
         clf = cls(**params)
         clf._set_fitted(network, np.asarray(network.classes), len(network.history))
         clf.n_features_in_ = network.n_features_in
@@ -388,8 +443,9 @@ input_dropout, schedule, warmup_epochs, label_smoothing, max_norm, adversarial, 
 
     def __getstate__(self) -> dict:
         # A partial_fit in progress holds the loop (data, closures); a copy
-        # continues partial_fit with a fresh optimizer instead.
-        state = super().__getstate__()
+        # continues partial_fit with a fresh optimizer instead. A new dict:
+        # BaseEstimator's may be the instance's own, and the original goes on.
+        state = dict(super().__getstate__())
         state.pop("_trainer", None)
         return state
 
@@ -407,8 +463,28 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
 def _sizes(hidden: Any) -> tuple[int, ...]:
-    """``hidden`` as a tuple of ints (an int is one layer), for TrainConfig to check."""
-    if isinstance(hidden, numbers.Integral):
-        return (int(hidden),)
-    return tuple(hidden)
+    """``hidden`` as a tuple of positive ints (an int is one layer), or ValueError."""
+    sizes = [hidden] if _is_int(hidden) else hidden
+    try:
+        sizes = list(sizes)
+    except TypeError:
+        sizes = None
+    if not sizes or not all(_is_int(h) and h >= 1 for h in sizes):
+        raise ValueError(f"hidden must be layer widths (positive integers), e.g. (256, 128); got {hidden!r}")
+    return tuple(int(h) for h in sizes)
+
+
+def _dtype_name(dtype: Any) -> str:
+    """``"float32"`` or ``"float64"`` from a name, a NumPy type or a dtype, or ValueError."""
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in ("float32", "float64"):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+    return name

@@ -112,8 +112,8 @@ def to_onnx(model: Network, *, hidden_outputs: bool = False, dtype: Any = np.flo
     ------
     ExportError
         A layer without an ONNX translation (named in the message), weights
-        over ONNX's 2 GiB limit or beyond float32's range, or onnx not
-        installed.
+        that are NaN or infinite, over ONNX's 2 GiB limit or beyond float32's
+        range, or onnx not installed.
 
     Notes
     -----
@@ -138,6 +138,9 @@ def to_onnx(model: Network, *, hidden_outputs: bool = False, dtype: Any = np.flo
     if dtype not in (np.float32, np.float64):
         raise ExportError(f"ONNX export writes float32 or float64, not {dtype}")
     elem = TensorProto.FLOAT if dtype == np.float32 else TensorProto.DOUBLE
+    if not all(np.isfinite(p).all() for p in model.parameters()):
+        raise ExportError("the network's weights hold NaN or infinite values (did training diverge?); "
+                          "nothing was exported")
     weight_bytes = sum(p.size for p in model.parameters()) * dtype.itemsize
     if weight_bytes > MAX_WEIGHT_BYTES:
         raise ExportError(f"the weights take {weight_bytes / 2**30:.1f} GiB; an ONNX file holds at most "

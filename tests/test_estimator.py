@@ -265,3 +265,16 @@ def test_load_takes_the_settings_of_a_model_trained_elsewhere(tmp_path):
     net = dn.fit(X, y, hidden=(6, 4), epochs=1)
     dn.save_model(tmp_path / "bare.npz", net)                # no configuration recorded: the shape
     assert DigitnetClassifier.load(tmp_path / "bare.npz").hidden == (6, 4)
+
+
+def test_an_onnx_export_of_a_saved_classifier_keeps_its_columns(tmp_path):
+    pd = pytest.importorskip("pandas")
+    onnx_export = pytest.importorskip("digitnet.onnx_export")
+    import json
+
+    X = pd.DataFrame(np.random.default_rng(0).normal(size=(40, 3)), columns=["height", "width", "depth"])
+    clf = DigitnetClassifier(hidden=(4,), epochs=1).fit(X, np.arange(40) % 2 == 0)
+    network, meta = dn.load_model(clf.save(tmp_path / "boxes.npz"))
+    props = {p.key: p.value for p in onnx_export.to_onnx(network, metadata=meta).metadata_props}
+    assert json.loads(props["feature_names"]) == ["height", "width", "depth"]
+    assert json.loads(props["classes"]) == [False, True]

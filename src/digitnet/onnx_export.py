@@ -105,8 +105,9 @@ def to_onnx(model: Network, *, hidden_outputs: bool = False, dtype: Any = np.flo
         ``hidden1``... (batch, H_i). ``metadata_props`` hold ``classes`` (a
         JSON list, in the order of the output columns), ``n_features``,
         ``preprocessing`` (JSON), ``dtype``, ``layers`` (JSON) and, from
-        ``metadata``, ``dataset``, ``preset``, ``test_accuracy`` and
-        ``source_sha256``.
+        ``metadata``, ``dataset``, ``preset``, ``test_accuracy``,
+        ``source_sha256`` and ``feature_names`` (a JSON list: the columns of a
+        :class:`~digitnet.estimator.DigitnetClassifier` fitted on a DataFrame).
 
     Raises
     ------
@@ -281,6 +282,10 @@ def _metadata_props(model: Network, dtype: np.dtype, metadata: dict | None) -> d
         "dtype": str(dtype) + (f" (weights converted from the network's {model.dtype})" if converted else ""),
         "layers": json.dumps(model.spec()),
     }
+    estimator = meta.get("estimator")
+    names = estimator.get("feature_names_in") if isinstance(estimator, dict) else None
+    if isinstance(names, list) and len(names) == model.n_features_in:
+        props["feature_names"] = json.dumps(names, ensure_ascii=False)   # a DigitnetClassifier's columns
     metrics = meta.get("metrics")
     accuracy = metrics.get("test_accuracy") if isinstance(metrics, dict) else None
     found = {"dataset": dataset, "preset": meta.get("preset"),

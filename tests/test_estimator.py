@@ -198,7 +198,10 @@ def test_presets_and_attributes_in_scikit_learn_layout(digits):
     ({"weight_decay": float("nan")}, "weight_decay"), ({"n_iter_no_change": 0}, "n_iter_no_change"),
     ({"early_stopping": "False"}, "early_stopping"), ({"warm_start": "no"}, "warm_start"),
     ({"verbose": "x"}, "verbose"), ({"validation_fraction": 0.0}, "validation_fraction"),
-    ({"validation_fraction": 10}, "validation_fraction"), ({"dtype": "float16"}, "dtype")])
+    ({"validation_fraction": 10}, "validation_fraction"), ({"dtype": "float16"}, "dtype"),
+    ({"dtype": None}, "dtype"), ({"input_dropout": 1.0}, "input_dropout"), ({"lr": 0}, "lr"),
+    ({"warmup_epochs": -1}, "warmup_epochs"), ({"max_norm": -1}, "max_norm"),
+    ({"weight_decay": -1e-4}, "weight_decay"), ({"label_smoothing": 1}, "label_smoothing")])
 @pytest.mark.parametrize("method", ["fit", "partial_fit"])
 def test_bad_parameters_are_value_errors_naming_them(digits, params, words, method):
     X, _, y, _ = digits
@@ -231,19 +234,72 @@ def test_warm_start_refuses_parameters_of_another_network(digits):
             clone_of.fit(X / 16, y)
 
 
-def test_a_copy_mid_partial_fit_leaves_the_original_exact(digits):
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_a_copy_mid_partial_fit_goes_on_exactly_like_the_original(digits, how):
     X, _, y, _ = digits
     X = X / 16
-    settings = dict(hidden=(16,), batch_size=64, random_state=0)
+    settings = dict(hidden=(16,), batch_size=64, dropout=0.2, optimizer="adam", random_state=0)
     straight = DigitnetClassifier(**settings)
     interrupted = DigitnetClassifier(**settings)
     for step in range(3):
         straight.partial_fit(X, y, classes=np.arange(10))
         interrupted.partial_fit(X, y, classes=np.arange(10))
         if step == 0:
-            pickle.dumps(interrupted)
-            copy.deepcopy(interrupted)
-    assert same_weights(straight, interrupted) and interrupted.n_iter_ == 3
+            twin = pickle.loads(pickle.dumps(interrupted)) if how == "pickle" else copy.deepcopy(interrupted)
+        else:
+            twin.partial_fit(X, y)
+    assert same_weights(straight, interrupted) and interrupted.n_iter_ == 3   # the original untouched
+    assert same_weights(straight, twin) and twin.n_iter_ == 3                 # the copy: Adam's m, v, t,
+    assert twin.loss_curve_ == straight.loss_curve_                           # the generator, the steps
+
+
+def test_warm_start_may_switch_early_stopping_on(digits):
+    X, _, y, _ = digits
+    clf = DigitnetClassifier(hidden=(16,), epochs=2, warm_start=True, random_state=0).fit(X / 16, y)
+    clf.set_params(early_stopping=True).fit(X / 16, y)
+    assert len(clf.loss_curve_) == 4 and len(clf.validation_scores_) == 2
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+
+
+def test_numpy_spellings_survive_save_and_load(digits, tmp_path):
+    X, _, y, _ = digits
+    clf = DigitnetClassifier(hidden=np.array([6]), dtype=np.float32, lr=np.float32(2e-3), epochs=1)
+    clf.fit(X / 16, y).save(tmp_path / "np.npz")
+    again = DigitnetClassifier.load(tmp_path / "np.npz")
+    assert (again.hidden, again.dtype, again.lr) == ((6,), "float32", pytest.approx(2e-3))
+    np.testing.assert_array_equal(again.predict(X / 16), clf.predict(X / 16))
+    clf.set_params(dtype=np.dtype("float64"), warm_start=False).fit(X / 16, y).save(tmp_path / "f64.npz")
+    assert DigitnetClassifier.load(tmp_path / "f64.npz").dtype == "float64"
+
+
+def test_save_where_it_cannot_write_is_one_line(digits, tmp_path):
+    X, _, y, _ = digits
+    clf = DigitnetClassifier(hidden=(4,), epochs=1).fit(X / 16, y)
+    with pytest.raises(dn.ModelFileError, match="cannot write the model file") as err:
+        clf.save(tmp_path)                                     # a folder
+    assert "\n" not in str(err.value) and list(tmp_path.iterdir()) == []
+
+
+def test_a_single_number_is_a_weight_for_every_sample(digits):
+    X, _, y, _ = digits
+    settings = dict(hidden=(8,), epochs=2, random_state=0)
+    plain = DigitnetClassifier(**settings).fit(X / 16, y)
+    assert same_weights(plain, DigitnetClassifier(**settings).fit(X / 16, y, sample_weight=2.5))
+
+
+def test_classifiers_export_to_onnx_directly(tmp_path):
+    pd = pytest.importorskip("pandas")
+    onnx_export = pytest.importorskip("digitnet.onnx_export")
+    import json
+
+    X = pd.DataFrame(np.random.default_rng(1).normal(size=(30, 2)), columns=["a", "b"])
+    clf = DigitnetClassifier(hidden=(3,), epochs=1).fit(X, np.arange(30) % 3)
+    props = {p.key: p.value for p in onnx_export.to_onnx(clf).metadata_props}
+    assert json.loads(props["feature_names"]) == ["a", "b"] and json.loads(props["classes"]) == [0, 1, 2]
+    with pytest.raises(dn.ExportError, match="float32 or float64"):
+        onnx_export.to_onnx(clf, dtype="nope")
+    with pytest.raises(dn.ExportError, match="cannot export a DigitnetClassifier"):
+        onnx_export.to_onnx(DigitnetClassifier())
 
 
 def test_partial_fit_after_fit_counts_on_and_needs_two_classes(digits):

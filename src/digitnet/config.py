@@ -124,17 +124,19 @@ class TrainConfig:
         if self.schedule not in SCHEDULES:
             problems.append(f"schedule must be one of {', '.join(SCHEDULES)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
-            problems.append("learning rate must be a finite number > 0")
+            problems.append("lr (learning rate) must be a finite number > 0")
         if not 0 <= self.momentum < 1:
             problems.append("momentum must be in [0, 1)")
         if self.log_every < 1:
             problems.append("log every must be at least 1")
         if self.seed < 0:
             problems.append("seed must be >= 0")
-        if not (0 <= self.dropout < 1 and 0 <= self.input_dropout < 1):
+        if not 0 <= self.dropout < 1:
             problems.append("dropout must be in [0, 1)")
-        if self.weight_decay < 0:
-            problems.append("weight decay must be >= 0")
+        if not 0 <= self.input_dropout < 1:
+            problems.append("input_dropout must be in [0, 1)")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            problems.append("weight_decay must be a finite number >= 0")
         if self.dtype not in ("float32", "float64"):
             problems.append("dtype must be float32 or float64")
         if self.patience is not None and self.patience < 1:
@@ -144,15 +146,15 @@ class TrainConfig:
         if self.train_limit is not None and self.train_limit < 1:
             problems.append("train limit must be >= 1")
         if not 0 <= self.label_smoothing < 1:
-            problems.append("label smoothing must be in [0, 1)")
-        if self.max_norm < 0:
-            problems.append("max-norm must be >= 0 (0 = off)")
+            problems.append("label_smoothing must be in [0, 1)")
+        if not (self.max_norm >= 0 and math.isfinite(self.max_norm)):
+            problems.append("max_norm must be a finite number >= 0 (0 = off)")
         if not 0 <= self.adversarial < 1:
-            problems.append("adversarial eps must be in [0, 1)")
+            problems.append("adversarial (FGSM eps) must be in [0, 1)")
         if self.augment not in AUGMENTATIONS:
             problems.append(f"augment must be one of {', '.join(AUGMENTATIONS)}")
-        if self.warmup_epochs < 0:
-            problems.append("warm-up epochs must be >= 0")
+        if not (self.warmup_epochs >= 0 and math.isfinite(self.warmup_epochs)):
+            problems.append("warmup_epochs must be a finite number >= 0")
         if problems:
             raise ConfigError("; ".join(problems))
         return self
@@ -164,10 +166,12 @@ class TrainConfig:
         unknown = set(values) - known
         if unknown:
             raise ConfigError(f"unknown configuration fields {sorted(unknown)}")
-        values = dict(values)
+        # NumPy scalars (np.float32(1e-3), np.int64(10)) as Python numbers: they go into JSON files.
+        values = {k: v.item() if isinstance(v, np.generic) else v for k, v in values.items()}
         if "hidden" in values:
             hidden = values["hidden"]
-            values["hidden"] = (hidden,) if isinstance(hidden, int) else tuple(hidden)
+            values["hidden"] = (hidden,) if isinstance(hidden, int) else tuple(
+                h.item() if isinstance(h, np.generic) else h for h in hidden)
         try:
             return cls(**values).validate()
         except TypeError as err:   # a value of the wrong type, e.g. epochs="ten"

@@ -18,6 +18,7 @@ other numbers are used as given (so scale them, e.g. with ``StandardScaler``).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import numbers
@@ -194,7 +195,7 @@ input_dropout, schedule, warmup_epochs, label_smoothing, max_norm, adversarial, 
             classes = np.unique(y)
         if len(classes) < 2:
             raise ValueError(f"DigitnetClassifier needs samples of at least 2 classes; got 1 class "
-                             f"({classes[0]!r})")
+                             f"({classes.tolist()[0]!r})")
         config = self._config(self._seed())
         data = self._dataset(X, y, classes, sample_weight, config.seed)
         hooks: list[Hook] = [EarlyStopping(self.n_iter_no_change, monitor="val_accuracy", min_delta=self.tol)
@@ -205,6 +206,7 @@ input_dropout, schedule, warmup_epochs, label_smoothing, max_norm, adversarial, 
         result = trainer.run()
         self._set_fitted(result.model, classes, len(result.history))
         self._trainer: Trainer | None = None
+        self._loop: dict | None = None
         return self
 
     def partial_fit(self, X, y, classes=None, sample_weight=None) -> DigitnetClassifier:
@@ -230,7 +232,7 @@ input_dropout, schedule, warmup_epochs, label_smoothing, max_norm, adversarial, 
         if self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
         trainer: Trainer | None = getattr(self, "_trainer", None)
-        first = trainer is None
+        first = trainer is None and getattr(self, "_loop", None) is None
         if first and not hasattr(self, "network_") and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit")
         X, y = validate_data(self, X, y, reset=not hasattr(self, "network_"), dtype=_DTYPES)
@@ -255,10 +257,11 @@ input_dropout, schedule, warmup_epochs, label_smoothing, max_norm, adversarial, 
             result = trainer.run()
             self.n_iter_ = getattr(self, "n_iter_", 0)   # after a fit, the count goes on
         else:
-            assert trainer is not None
             data = self._dataset(X, y, classes, sample_weight, 0, hold_out=False)
+            if trainer is None:     # a copy made mid-way: rebuild the loop from its state
+                trainer = self._rebuild_loop(data)
             result = trainer.train_more(data)
-        self._trainer = trainer
+        self._trainer, self._loop = trainer, None
         self._set_fitted(result.model, classes, self.n_iter_ + 1)
         return self
 
@@ -317,8 +320,8 @@ input_dropout, schedule, warmup_epochs, label_smoothing, max_norm, adversarial, 
         w = None if sample_weight is None else check_sample_weight(sample_weight, len(X))
         X_val, y_val = X[:0], y_idx[:0]
         if self.early_stopping if hold_out is None else hold_out:
-            try:
-                parts = train_test_split(X, y_idx, *([] if w is None else [w]), random_state=seed,
+            try:   # scikit-learn's splitter takes seeds below 2**32
+                parts = train_test_split(X, y_idx, *([] if w is None else [w]), random_state=seed % 2**32,
                                          test_size=self.validation_fraction, stratify=y_idx)
             except ValueError as err:   # too few samples to hold out some of every class
                 raise ValueError(f"early_stopping cannot hold out validation_fraction="
@@ -337,7 +340,7 @@ input_dropout, schedule, warmup_epochs, label_smoothing, max_norm, adversarial, 
         hooks: list[Hook] = [DivergenceCheck()]
         if config.max_norm:
             hooks.append(MaxNorm(config.max_norm))
-        if self.verbose:
+        if self.verbose > 0:
             hooks.append(EpochLog(print))
         return hooks + extra
 
@@ -349,8 +352,8 @@ input_dropout, schedule, warmup_epochs, label_smoothing, max_norm, adversarial, 
         self.validation_scores_: list[float] | None
         self.best_validation_score_: float | None
         self.best_loss_: float | None
-        if self.early_stopping:
-            self.validation_scores_ = [h["val_accuracy"] for h in history]
+        if self.early_stopping:   # epochs of an earlier fit without early stopping have none
+            self.validation_scores_ = [h["val_accuracy"] for h in history if h["val_accuracy"] is not None]
             self.best_validation_score_ = max(self.validation_scores_)
             self.best_loss_ = None
         else:
@@ -409,6 +412,7 @@ input_dropout, schedule, warmup_epochs, label_smoothing, max_norm, adversarial, 
         # JSON: NumPy scalars as Python numbers; a RandomState instance is not kept.
         params = {k: _plain(v) for k, v in self.get_params().items()
                   if k != "random_state" or isinstance(v, (numbers.Integral, type(None)))}
+        params["hidden"], params["dtype"] = list(_sizes(self.hidden)), _dtype_name(self.dtype)
         meta: dict[str, Any] = {"estimator": {"class": type(self).__name__, "params": params}}
         if hasattr(self, "feature_names_in_"):
             meta["estimator"]["feature_names_in"] = self.feature_names_in_.tolist()
@@ -442,12 +446,28 @@ input_dropout, schedule, warmup_epochs, label_smoothing, max_norm, adversarial, 
         return clf
 
     def __getstate__(self) -> dict:
-        # A partial_fit in progress holds the loop (data, closures); a copy
-        # continues partial_fit with a fresh optimizer instead. A new dict:
-        # BaseEstimator's may be the instance's own, and the original goes on.
+        # A partial_fit in progress holds the loop, whose closures do not
+        # pickle: a copy keeps the loop's state instead (optimizer memory,
+        # generator, counters) and rebuilds it on its next partial_fit, so it
+        # goes on exactly as the original does. A new dict: BaseEstimator's may
+        # be the instance's own, and the original keeps its loop.
         state = dict(super().__getstate__())
-        state.pop("_trainer", None)
+        trainer = state.pop("_trainer", None)
+        if trainer is not None:
+            state["_loop"] = {"config": trainer.config, "optimizer": trainer.optimizer.state_dict(),
+                              "rng": trainer.rng.bit_generator.state, "state": trainer.state,
+                              "earlier": trainer.earlier}
         return state
+
+    def _rebuild_loop(self, data: Dataset) -> Trainer:
+        """The loop of a partial_fit that a copy carried as state (see ``__getstate__``)."""
+        loop = self._loop
+        assert loop is not None
+        trainer = Trainer(loop["config"], data, self._hooks(loop["config"], []), self.network_)
+        trainer.optimizer.load_state_dict(*loop["optimizer"])
+        trainer.rng.bit_generator.state = loop["rng"]
+        trainer.state, trainer.earlier = copy.deepcopy(loop["state"]), list(loop["earlier"])
+        return trainer
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -457,8 +477,8 @@ input_dropout, schedule, warmup_epochs, label_smoothing, max_norm, adversarial, 
 
 
 def _plain(value: Any) -> Any:
-    """A parameter value as JSON takes it: tuples as lists, NumPy scalars as Python numbers."""
-    if isinstance(value, (tuple, list)):
+    """A parameter value as JSON takes it: sequences as lists, NumPy scalars as Python numbers."""
+    if isinstance(value, (tuple, list, np.ndarray)):
         return [_plain(v) for v in value]
     return value.item() if isinstance(value, np.generic) else value
 
@@ -482,7 +502,7 @@ def _sizes(hidden: Any) -> tuple[int, ...]:
 def _dtype_name(dtype: Any) -> str:
     """``"float32"`` or ``"float64"`` from a name, a NumPy type or a dtype, or ValueError."""
     try:
-        name = np.dtype(dtype).name
+        name = None if dtype is None else np.dtype(dtype).name   # np.dtype(None) would be float64
     except TypeError:
         name = None
     if name not in ("float32", "float64"):

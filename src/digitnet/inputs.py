@@ -140,6 +140,8 @@ def encode_labels(y: Any, classes: Sequence | None = None, name: str = "y") -> t
 def check_sample_weight(weights: Any, n_samples: int, name: str = "sample_weight") -> np.ndarray:
     """Sample weights as float64 (n_samples,) scaled to mean 1, or raise :class:`InputError`.
 
+    ``weights`` is array-like (n_samples,), or one number for all samples.
+
     Scaling to mean 1 keeps the learning rate's meaning: weights of all
     ones, or all twos, train exactly as no weights (see :mod:`digitnet.losses`).
 
@@ -153,6 +155,8 @@ def check_sample_weight(weights: Any, n_samples: int, name: str = "sample_weight
         w = np.asarray(weights, dtype=np.float64)
     except (TypeError, ValueError):
         raise InputError(f"{name} must hold numbers") from None
+    if w.ndim == 0:   # one number for every sample, as scikit-learn allows
+        w = np.full(n_samples, float(w))
     if w.ndim != 1 or len(w) != n_samples:
         raise InputError(f"{name} must have shape ({n_samples},), got {w.shape}")
     if not np.isfinite(w).all():

@@ -48,6 +48,12 @@ def save_model(path: str | Path, model: Network, metadata: dict | None = None) -
     Returns
     -------
     Path
+
+    Raises
+    ------
+    ModelFileError
+        ``path`` cannot be written (a folder, no permission, disk full);
+        nothing is left behind.
     """
     meta = {
         "history": model.history,
@@ -56,7 +62,11 @@ def save_model(path: str | Path, model: Network, metadata: dict | None = None) -
         "layers": model.spec(), "classes": _json_classes(model.classes),
         "preprocessing": PREPROCESSING, "dtype": str(model.dtype),
     }
-    return save_npz(path, dict(model.named_parameters()), meta)
+    try:
+        return save_npz(path, dict(model.named_parameters()), meta)
+    except OSError as err:
+        raise ModelFileError(f"{str(path) or '(empty path)'}: cannot write the model file "
+                             f"({err.strerror or err})") from None
 
 
 def _json_classes(classes) -> list:

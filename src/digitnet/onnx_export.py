@@ -73,14 +73,16 @@ def _require_onnx() -> None:
         raise ExportError("ONNX export needs the onnx package: pip install 'digitnet[onnx]'") from None
 
 
-def to_onnx(model: Network, *, hidden_outputs: bool = False, dtype: Any = np.float32,
+def to_onnx(model: Any, *, hidden_outputs: bool = False, dtype: Any = np.float32,
             metadata: dict | None = None) -> onnx.ModelProto:
     """The network as a checked ONNX model: Gemm and Relu, then Softmax.
 
     Parameters
     ----------
-    model : Network
-        Made of Dense, ReLU and Dropout layers (every layer digitnet has).
+    model : Network or DigitnetClassifier
+        Made of Dense, ReLU and Dropout layers (every layer digitnet has); a
+        fitted :class:`~digitnet.estimator.DigitnetClassifier` exports its
+        ``network_`` and records its ``feature_names_in_``.
     hidden_outputs : bool
         Also output ``hidden1``, ``hidden2``, ...: each hidden ReLU's output
         (batch, H_i), the arrays :meth:`Network.activations` returns.
@@ -135,7 +137,18 @@ def to_onnx(model: Network, *, hidden_outputs: bool = False, dtype: Any = np.flo
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    dtype = np.dtype(dtype)
+    if hasattr(model, "network_"):   # a fitted DigitnetClassifier: its network, and its columns
+        names = getattr(model, "feature_names_in_", None)
+        if names is not None:
+            metadata = {**(metadata or {}), "estimator": {"feature_names_in": [str(n) for n in names]}}
+        model = model.network_
+    if not isinstance(model, Network):
+        raise ExportError(f"cannot export a {type(model).__name__}: pass a digitnet Network "
+                          "or a fitted DigitnetClassifier")
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise ExportError(f"ONNX export writes float32 or float64, not {dtype!r}") from None
     if dtype not in (np.float32, np.float64):
         raise ExportError(f"ONNX export writes float32 or float64, not {dtype}")
     elem = TensorProto.FLOAT if dtype == np.float32 else TensorProto.DOUBLE
@@ -210,7 +223,7 @@ def to_onnx(model: Network, *, hidden_outputs: bool = False, dtype: Any = np.flo
     return onnx_model
 
 
-def export_onnx(path: str | Path, model: Network, *, hidden_outputs: bool = False, dtype: Any = np.float32,
+def export_onnx(path: str | Path, model: Any, *, hidden_outputs: bool = False, dtype: Any = np.float32,
                 metadata: dict | None = None) -> Path:
     """Write ``model`` as an ONNX file at ``path``, atomically.
 

@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 LINT_STAMP  := $(VENV)/.lint-installed
 
-.PHONY: setup train seed test gradcheck lint bench bench-sklearn bench-web fuzz serve clean
+.PHONY: setup train seed test notebooks gradcheck lint bench bench-sklearn bench-web fuzz serve clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,10 @@ serve: $(STAMP)
 gradcheck: $(STAMP)
 	$(BIN)/digitnet gradcheck
 
+## the tutorials, executed with their figures: build/tutorials/*.ipynb (open them in Jupyter)
+notebooks: $(STAMP)
+	$(BIN)/python tools/notebooks.py
+
 ## every test
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -40,9 +44,9 @@ $(LINT_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[lint]'
 	touch $(LINT_STAMP)
 
-## ruff over the code, tests, tools and benchmarks; mypy over the core modules (pyproject's [tool.mypy])
+## ruff over the code, tests, tools, benchmarks and tutorials; mypy over the core modules (pyproject's [tool.mypy])
 lint: $(LINT_STAMP)
-	$(BIN)/ruff check src tests tools bench
+	$(BIN)/ruff check src tests tools bench docs
 	$(BIN)/mypy
 
 $(BENCH_STAMP): $(STAMP) pyproject.toml

@@ -1,0 +1,186 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3. Better training
+#
+# The classic recipe (tutorial 1) needs 1,000 full-batch iterations to reach about 86%. Modern
+# training reaches 98% with the same kind of network in a few epochs. Each ingredient is
+# introduced here by a small **measured experiment**: the same network trained twice, once
+# without and once with it, curves side by side, and an `assert` on what the experiment shows.
+#
+# To keep every run to a second or so we use 5,000 training images and judge on 2,000 of the
+# 5,000 validation images digitnet holds out of the training set (never the test set: it is
+# kept for the final verdict, tutorial 4). Every run starts from the same seed.
+
+# %%
+import dataclasses
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import digitnet as dn
+from digitnet.metrics import loss_and_accuracy
+
+mnist = dn.load_dataset("mnist")                      # 55,000 train / 5,000 validation / 10,000 test
+data = dataclasses.replace(mnist, x_train=mnist.x_train[:5000], y_train=mnist.y_train[:5000],
+                           x_val=mnist.x_val[:2000], y_val=mnist.y_val[:2000])
+print("train", data.x_train.shape, " validation", data.x_val.shape)
+
+BASE = dn.TrainConfig(hidden=(128,), epochs=5, batch_size=128, optimizer="sgd", lr=0.05,
+                      schedule="constant", patience=None, seed=0)
+
+
+def run(**changes):
+    """Train BASE with some fields changed; return the per-epoch history."""
+    result = dn.train(dataclasses.replace(BASE, **changes), data)
+    last = result.history[-1]
+    print(f"{changes}: validation accuracy {last['val_accuracy']:.3f}, loss {last['val_loss']:.3f}")
+    return result
+
+
+def compare(runs, key="val_loss", title=""):
+    """Plot one figure of the history per run, side by side."""
+    plt.figure(figsize=(5, 3))
+    for label, result in runs.items():
+        epochs = [r["epoch"] for r in result.history]
+        plt.plot(epochs, [r[key] for r in result.history], "o-", label=label)
+    plt.xlabel("epoch")
+    plt.ylabel(key.replace("_", " "))
+    plt.title(title)
+    plt.legend()
+    plt.show()
+
+# %% [markdown]
+# ## Mini-batches
+#
+# Full-batch gradient descent makes **one** step per pass over the data, from the exact
+# gradient. Mini-batch (stochastic) gradient descent makes a step every 128 examples from a
+# noisy estimate of it: 40 steps per epoch here instead of one. The noise does little harm, and
+# forty steps beat one careful step.
+
+# %%
+full = run(batch_size=0)
+mini = run(batch_size=128)
+compare({"full batch": full, "batches of 128": mini}, "val_accuracy", "same epochs, same learning rate")
+assert mini.history[-1]["val_accuracy"] > full.history[-1]["val_accuracy"] + 0.3
+
+# %% [markdown]
+# ## Momentum and Adam
+#
+# Plain SGD steps along the current gradient only. **Momentum** keeps a running velocity
+# `v = 0.9 v + g` and steps along it, so consistent directions build up speed and zig-zags
+# cancel (Polyak, 1964). **Adam** (Kingma & Ba, 2015) keeps running means of the gradient and of
+# its square, and divides one by the square root of the other: every parameter gets a step of
+# about the learning rate, whatever the scale of its gradient.
+
+# %%
+sgd = run(optimizer="sgd", lr=0.01)
+momentum = run(optimizer="momentum", lr=0.01)
+adam = run(optimizer="adam", lr=1e-3)
+compare({"SGD 0.01": sgd, "momentum 0.01": momentum, "Adam 0.001": adam}, "train_loss", "optimizers")
+for better in (momentum, adam):
+    assert better.history[-1]["val_accuracy"] > sgd.history[-1]["val_accuracy"] + 0.08
+
+# %% [markdown]
+# ## Learning-rate schedules
+#
+# A large rate early moves fast; a small rate late settles into a minimum. A **step** schedule
+# divides the rate by 10 at fixed epochs; a **cosine** schedule (Loshchilov & Hutter, 2017)
+# lowers it smoothly to zero over the run, optionally after a linear **warm-up**. digitnet
+# records the rate each epoch ended with in the history, so we can plot what the loop did.
+
+# %%
+schedules = {name: run(optimizer="adam", lr=3e-3, epochs=8, schedule=name)
+             for name in ("constant", "step", "cosine")}
+compare(schedules, "lr", "the learning rate, per epoch")
+compare(schedules, "val_loss", "validation loss")
+cosine_rates = [r["lr"] for r in schedules["cosine"].history]
+assert cosine_rates[-1] < 0.1 * cosine_rates[0]                     # decays towards zero
+assert all(r["lr"] == 3e-3 for r in schedules["constant"].history)
+assert all(s.history[-1]["val_accuracy"] > 0.88 for s in schedules.values())
+
+# %% [markdown]
+# ## Dropout
+#
+# A wide network on 5,000 images learns them by heart: training accuracy reaches 100% while
+# validation accuracy lags. **Dropout** (Srivastava et al., 2014) zeroes a random half of the
+# hidden units (and here 20% of the pixels) at every step, so no unit can rely on any other;
+# at test time all units are used. The gap between training and validation narrows.
+
+# %%
+plain = run(hidden=(512,), optimizer="adam", lr=1e-3, epochs=20)
+dropped = run(hidden=(512,), optimizer="adam", lr=1e-3, epochs=20, dropout=0.5, input_dropout=0.2)
+
+
+def gap(result):
+    return result.history[-1]["train_accuracy"] - result.history[-1]["val_accuracy"]
+
+
+print(f"train - validation accuracy: {gap(plain):.3f} without dropout, {gap(dropped):.3f} with")
+compare({"no dropout": plain, "dropout 0.5": dropped}, "val_loss", "512 hidden units, 5,000 images")
+assert gap(dropped) < gap(plain) - 0.01
+assert dropped.history[-1]["val_loss"] < plain.history[-1]["val_loss"]
+
+# %% [markdown]
+# ## Label smoothing
+#
+# Cross-entropy against one-hot targets asks the network to be 100% sure, which it can only
+# approach by growing its logits without end. **Label smoothing** (Szegedy et al., 2016) aims
+# at 90% on the right class and spreads 10% over all classes instead. The network becomes
+# less overconfident at about the same accuracy.
+
+# %%
+sharp = run(optimizer="adam", lr=1e-3, epochs=8)
+smooth = run(optimizer="adam", lr=1e-3, epochs=8, label_smoothing=0.1)
+confidence = {name: r.model.predict_proba(data.x_val).max(axis=1) for name, r in
+              (("one-hot", sharp), ("smoothed 0.1", smooth))}
+plt.figure(figsize=(5, 3))
+plt.hist(list(confidence.values()), bins=20, label=list(confidence))
+plt.xlabel("probability of the predicted class")
+plt.ylabel("validation images")
+plt.legend()
+plt.show()
+print({name: round(float(c.mean()), 3) for name, c in confidence.items()})
+assert confidence["smoothed 0.1"].mean() < confidence["one-hot"].mean() - 0.05
+assert abs(smooth.history[-1]["val_accuracy"] - sharp.history[-1]["val_accuracy"]) < 0.02
+
+# %% [markdown]
+# ## Early stopping
+#
+# With a high learning rate and a wide network, the validation loss bottoms out within a few
+# epochs and then climbs while the training loss keeps falling. **Early stopping** watches
+# the validation loss, stops after `patience` epochs without a new best, and puts the best
+# epoch's weights back.
+
+# %%
+stopped = run(hidden=(512,), optimizer="adam", lr=3e-3, epochs=30, patience=3)
+val_losses = [r["val_loss"] for r in stopped.history]
+best = int(np.argmin(val_losses)) + 1
+print(f"ran {len(val_losses)} of 30 epochs; best epoch {stopped.best_epoch}")
+compare({"validation": stopped}, "val_loss", "early stopping, patience 3")
+assert stopped.stopped_early and stopped.best_epoch == best and len(val_losses) == best + 3
+final_loss, _ = loss_and_accuracy(stopped.model, data.x_val, data.y_val)
+assert abs(final_loss - val_losses[best - 1]) < 1e-5          # the best weights are back
+
+# %% [markdown]
+# ## All together
+#
+# digitnet's `quick` preset combines them: two wide layers, dropout, Adam with a cosine
+# schedule, batches of 256, early stopping on the validation loss. On all 55,000 training images
+# it reaches about 98.5% test accuracy in 10 epochs (`digitnet train`, about 20 seconds on two
+# cores). Here, on our 5,000 images:
+
+# %%
+quick = dn.train(dataclasses.replace(dn.preset("quick"), hidden=(256, 128), epochs=8), data)
+print(f"validation accuracy {quick.history[-1]['val_accuracy']:.3f}")
+assert quick.history[-1]["val_accuracy"] > max(h.history[-1]["val_accuracy"] for h in (sgd, full))

@@ -1,0 +1,209 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 4. Judge it, then use it
+#
+# A single accuracy figure hides a lot: how sure we can be of it, which digits are confused
+# with which, how confidently the network is wrong. Then the real test: a digit nobody put in a
+# dataset. We use the model shipped with digitnet, `models/mnist-best-augmented.npz` (two
+# hidden layers of 1,024 units trained with distorted digits), on the 10,000 MNIST test images
+# it never saw in training.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+import digitnet as dn
+from digitnet.metrics import format_report, wilson_interval
+
+net, meta = dn.load_model("models/mnist-best-augmented.npz")
+mnist = dn.load_dataset("mnist", validation_size=0)
+print(net, "\ntrained with preset", repr(meta["preset"]), "for", meta["epochs_run"], "epochs")
+
+# %% [markdown]
+# ## Accuracy, with its uncertainty
+#
+# 10,000 test images are a sample. Had MNIST drawn another 10,000, the accuracy would come out
+# a little different. The **Wilson score interval** gives the range of true accuracies
+# consistent with what we measured (95% confidence); unlike the textbook `p +- 1.96 sqrt(p(1-p)
+# / n)` it stays inside [0, 1] and is accurate near 100%, where test accuracies live
+# (Wilson, 1927; Brown, Cai & DasGupta, 2001).
+
+# %%
+report = dn.evaluate(net, mnist.x_test, mnist.y_test)
+correct, total = report["correct"], report["total"]
+low, high = report["accuracy_ci95"]
+print(f"accuracy {correct}/{total} = {correct / total:.2%}, 95% CI {low:.2%} to {high:.2%}")
+
+z, p = 1.959964, correct / total                        # the interval by hand
+centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+assert np.allclose((centre - half, centre + half), (low, high))
+assert np.allclose(wilson_interval(correct, total), (low, high))
+assert report["test_accuracy"] >= 0.99 and low < report["test_accuracy"] < high
+
+# %% [markdown]
+# ## Precision, recall, F1 and the confusion matrix
+#
+# The **confusion matrix** `C[i, j]` counts test images of digit `i` read as `j`; the diagonal
+# is what went right. From it, per digit:
+#
+# * **precision**: of the images read as `j`, the share that really are `j` (column `j`);
+# * **recall**: of the real `i`s, the share found (row `i`);
+# * **F1**: their harmonic mean, high only when both are.
+
+# %%
+print(format_report(report, net.classes))
+C = np.array(report["confusion_matrix"])
+precision = np.diag(C) / C.sum(axis=0)
+recall = np.diag(C) / C.sum(axis=1)
+f1 = 2 * precision * recall / (precision + recall)
+assert np.allclose(f1, [row["f1"] for row in report["per_class"]])
+assert np.isclose(report["macro_f1"], f1.mean())
+
+# %%
+off_diagonal = C - np.diag(np.diag(C))                  # only the mistakes
+plt.figure(figsize=(4.5, 4))
+plt.imshow(off_diagonal, cmap="Reds")
+plt.colorbar(label="test images")
+plt.xticks(range(10))
+plt.yticks(range(10))
+plt.xlabel("read as")
+plt.ylabel("true digit")
+plt.title("mistakes only (diagonal removed)")
+plt.show()
+worst = np.unravel_index(off_diagonal.argmax(), C.shape)
+print(f"most frequent confusion: {worst[0]} read as {worst[1]}, {off_diagonal.max()} times")
+
+# %% [markdown]
+# ## The most confident mistakes
+#
+# A mistake made at 51% is forgivable; one made at 99% tells us where the network's picture of
+# a digit is wrong, or where the label itself is doubtful (MNIST has a few).
+
+# %%
+probs = net.predict_proba(mnist.x_test)                 # (10000, 10)
+predicted = probs.argmax(axis=1)
+wrong = np.flatnonzero(predicted != mnist.y_test)
+assert len(wrong) == total - correct
+order = wrong[np.argsort(-probs[wrong].max(axis=1))][:8]
+fig, axes = plt.subplots(1, 8, figsize=(12, 2))
+for ax, i in zip(axes, order):
+    ax.imshow(mnist.x_test[i].reshape(28, 28), cmap="gray")
+    ax.set_title(f"{mnist.y_test[i]} read {predicted[i]}\n{probs[i].max():.0%}", fontsize=9)
+    ax.axis("off")
+plt.show()
+
+# %% [markdown]
+# ## Reading your own digit
+#
+# MNIST digits are light ink on black, fitted in a 20x20 box and centred by centre of mass in a
+# 28x28 field. A photo of a digit on paper is none of that, so `digitnet predict` first makes
+# it look like one (`digitnet.preprocess.to_mnist`). Here is a "7" as a phone might see it:
+# dark pen on grey paper, a shadow across the page, off-centre, blurred, noisy.
+
+# %%
+rng = np.random.default_rng(7)
+photo = Image.new("L", (360, 300), 150)                 # grey paper
+pen = ImageDraw.Draw(photo)
+pen.line([(150, 70), (250, 70), (185, 240)], fill=40, width=14, joint="curve")
+photo = photo.filter(ImageFilter.GaussianBlur(2))
+shade = np.linspace(1.15, 0.8, 360)[None, :]            # a shadow across the page
+gray = np.clip(np.asarray(photo, dtype=np.float64) / 255 * shade + rng.normal(0, 0.02, (300, 360)), 0, 1)
+
+# %% [markdown]
+# The stages of `to_mnist`, one by one (each is a small function in `preprocess.py`):
+#
+# 1. **ink**: decide from the border which side is paper, flip to light-on-dark, subtract the
+#    background, stretch the contrast;
+# 2. **threshold**: Otsu's method picks the level that best splits ink from background;
+#    what lies well below it (paper grain, noise) becomes 0; crop to the ink;
+# 3. **thicken and shrink**: strokes that would become thinner than MNIST's are dilated, then
+#    the crop is resized (anti-aliased) so its longer side is 20 pixels;
+# 4. **centre**: placed in 28x28 with its centre of mass at the centre.
+
+# %%
+from digitnet import preprocess
+
+ink = preprocess._ink(gray)
+threshold = preprocess._otsu_threshold(ink)
+mask = ink > threshold
+floor = 0.4 * threshold                                 # paper grain below the ink goes to 0
+ink = np.clip((ink - floor) / (1 - floor), 0, 1)
+rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+scale = preprocess.MNIST_BOX / max(crop.shape)
+small = preprocess._resize(preprocess._thicken(crop, mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1],
+                                               scale), scale)
+field = preprocess._centre_by_mass(small)
+stages = {"photo": gray, "1. ink, light on dark": ink, "2. threshold": mask, "   cropped": crop,
+          "3. 20x20 box": small, "4. centred 28x28": field}
+fig, axes = plt.subplots(1, len(stages), figsize=(13, 2.4))
+for ax, (title, image) in zip(axes, stages.items()):
+    ax.imshow(image, cmap="gray")
+    ax.set_title(f"{title}\n{image.shape}", fontsize=9)
+    ax.axis("off")
+plt.show()
+x = preprocess.to_mnist(gray).reshape(1, 784)           # what `digitnet predict` feeds the network
+assert np.allclose(x.reshape(28, 28), field, atol=1e-3)
+
+# %%
+p = net.predict_proba(x)[0]
+print("read as", net.classes[p.argmax()], f"with probability {p.max():.1%}")
+plt.figure(figsize=(5, 2.5))
+plt.bar(net.classes, p)
+plt.xticks(net.classes)
+plt.ylabel("probability")
+plt.show()
+assert net.classes[p.argmax()] == 7
+
+# %% [markdown]
+# ## A peek inside
+#
+# Each first-layer unit computes a weighted sum of the 784 pixels: its 784 weights, drawn as a
+# 28x28 picture, show what it looks for (red: ink there raises its output, blue: lowers it).
+# Trained on digits, they look like strokes and blotches; at random initialisation they are
+# noise.
+
+# %%
+W1 = next(layer for layer in net.layers if isinstance(layer, dn.Dense)).params["W"]   # (784, 1024)
+assert W1.shape == (784, 1024)
+fig, axes = plt.subplots(2, 8, figsize=(12, 3.2))
+for k, ax in enumerate(axes.ravel()):
+    w = W1[:, k].reshape(28, 28)
+    ax.imshow(w, cmap="RdBu_r", vmin=-np.abs(w).max(), vmax=np.abs(w).max())
+    ax.axis("off")
+plt.suptitle("16 of the 1,024 first-layer units")
+plt.show()
+
+# %% [markdown]
+# And what happens inside for our "7": `net.activations(x)` returns the logits and each hidden
+# layer's output. ReLU units are either silent (0) or active; a digit lights up only some of
+# them, a different set for each digit.
+
+# %%
+logits, hidden = net.activations(x)
+for i, h in enumerate(hidden, start=1):
+    print(f"hidden layer {i}: {h.shape[1]} units, {np.count_nonzero(h)} active for this digit")
+one = mnist.x_test[mnist.y_test == 1][:1]               # a "1" from the test set, for contrast
+_, hidden_one = net.activations(one)
+plt.figure(figsize=(8, 2.5))
+plt.plot(hidden[1][0, :200], label='our "7"')
+plt.plot(hidden_one[1][0, :200], label='a test "1"', alpha=0.7)
+plt.xlabel("unit of the second hidden layer (first 200)")
+plt.ylabel("activation")
+plt.legend()
+plt.show()
+assert logits.shape == (1, 10) and np.allclose(dn.softmax(logits), p[None, :], atol=1e-6)
+assert all(0 < np.count_nonzero(h) < h.shape[1] for h in hidden)

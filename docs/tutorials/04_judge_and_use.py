@@ -26,8 +26,9 @@ from PIL import Image, ImageDraw, ImageFilter
 
 import digitnet as dn
 from digitnet.metrics import format_report, wilson_interval
+from digitnet.web.serve import default_model
 
-net, meta = dn.load_model("models/mnist-best-augmented.npz")
+net, meta = dn.load_model(default_model())   # models/mnist-best-augmented.npz, here or in the repository
 mnist = dn.load_dataset("mnist", validation_size=0)
 print(net, "\ntrained with preset", repr(meta["preset"]), "for", meta["epochs_run"], "epochs")
 

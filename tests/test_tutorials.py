@@ -8,9 +8,6 @@ import pytest
 
 from conftest import REPO
 
-pytest.importorskip("jupytext")
-pytest.importorskip("nbclient")
-
 TUTORIALS = sorted((REPO / "docs" / "tutorials").glob("[0-9][0-9]_*.py"))
 
 

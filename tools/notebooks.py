@@ -7,7 +7,8 @@ The tutorials are stored as plain Python files in jupytext's "percent" format
 (``# %%`` starts a code cell, ``# %% [markdown]`` a text cell), so that their
 diffs stay readable; this turns each into a notebook, runs it top to bottom
 with nbclient in the ``python3`` kernel (ipykernel) from the repository's
-root, and saves it with its outputs and figures. A cell that raises (an
+root (one BLAS thread unless the environment says otherwise), and saves it with its outputs
+and figures. A cell that raises (an
 ``assert`` included) stops the run with the cell's error. ``make notebooks``
 runs this; ``tests/test_tutorials.py`` runs the same function in CI.
 """
@@ -47,7 +48,12 @@ def execute(path: Path, timeout: int = 120):
     # Figures inline as PNG, the same on every machine (no display needed).
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(REPO)}})
-    client.execute(env={**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"})
+    env = {**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    # One BLAS thread unless told otherwise: the tutorials' arrays are small, and two BLAS
+    # threads in a kernel competing with another busy process made a notebook ten times slower.
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(variable, "1")
+    client.execute(env=env)
     return notebook
 
 

@@ -28,8 +28,8 @@
 # L  = mean_i -log softmax(z2_i)[y_i]
 # ```
 #
-# Everything in float64: finite differences lose about half the digits of the arithmetic, so
-# float32 would blur the comparison.
+# Everything in float64: finite differences lose about a third of the arithmetic's digits at
+# the best step (more at others), so float32's seven digits would blur the comparison.
 
 # %%
 import matplotlib.pyplot as plt
@@ -149,8 +149,8 @@ plt.figure(figsize=(5, 3))
 plt.loglog(steps, step_errors, "o-")
 plt.xlabel("step h")
 plt.ylabel("relative error")
-plt.title("finite differences: truncation (right) vs rounding (left)")
-plt.gca().invert_xaxis()
+plt.title("finite differences: truncation (left) vs rounding (right)")
+plt.gca().invert_xaxis()                          # h shrinks from left to right
 plt.show()
 best_h = steps[int(np.argmin(step_errors))]
 print(f"smallest error {min(step_errors):.1e} at h = {best_h:.0e}")

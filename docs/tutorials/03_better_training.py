@@ -13,10 +13,12 @@
 # %% [markdown]
 # # 3. Better training
 #
-# The classic recipe (tutorial 1) needs 1,000 full-batch iterations to reach about 86%. Modern
-# training reaches 98% with the same kind of network in a few epochs. Each ingredient is
-# introduced here by a small **measured experiment**: the same network trained twice, once
-# without and once with it, curves side by side, and an `assert` on what the experiment shows.
+# The classic recipe (tutorial 1) needs 1,000 full-batch iterations over all 60,000 images to
+# reach about 86% test accuracy. Modern training gets a network of the same kind past 98% in ten
+# epochs (digitnet's `quick` preset: 98.3-98.6% over three seeds, see the README's Results).
+# Each ingredient is introduced here by a small **measured experiment**: the same network
+# trained with and without it, curves side by side, and an `assert` on what the experiment
+# shows.
 #
 # To keep every run to a second or so we use 5,000 training images and judge on 2,000 of the
 # 5,000 validation images digitnet holds out of the training set (never the test set: it is
@@ -79,57 +81,79 @@ assert mini.history[-1]["val_accuracy"] > full.history[-1]["val_accuracy"] + 0.3
 #
 # Plain SGD steps along the current gradient only. **Momentum** keeps a running velocity
 # `v = 0.9 v + g` and steps along it, so consistent directions build up speed and zig-zags
-# cancel (Polyak, 1964). **Adam** (Kingma & Ba, 2015) keeps running means of the gradient and of
-# its square, and divides one by the square root of the other: every parameter gets a step of
-# about the learning rate, whatever the scale of its gradient.
+# cancel (Polyak, 1964). Along a steady direction the velocity grows to `g / (1 - 0.9) = 10 g`:
+# momentum at learning rate 0.01 takes steps like SGD at 0.1, so that is the fair comparison,
+# and the gain beyond it comes from the smoothing. **Adam** (Kingma & Ba, 2015) keeps running
+# means of the gradient and of its square, and divides one by the square root of the other:
+# every parameter gets a step of about the learning rate, whatever the scale of its gradient.
 
 # %%
 sgd = run(optimizer="sgd", lr=0.01)
+sgd_fast = run(optimizer="sgd", lr=0.1)
 momentum = run(optimizer="momentum", lr=0.01)
 adam = run(optimizer="adam", lr=1e-3)
-compare({"SGD 0.01": sgd, "momentum 0.01": momentum, "Adam 0.001": adam}, "train_loss", "optimizers")
-for better in (momentum, adam):
-    assert better.history[-1]["val_accuracy"] > sgd.history[-1]["val_accuracy"] + 0.08
+compare({"SGD 0.01": sgd, "SGD 0.1": sgd_fast, "momentum 0.01": momentum, "Adam 0.001": adam},
+        "train_loss", "optimizers")
+accuracy = {name: r.history[-1]["val_accuracy"] for name, r in
+            (("sgd", sgd), ("sgd_fast", sgd_fast), ("momentum", momentum), ("adam", adam))}
+assert accuracy["sgd_fast"] > accuracy["sgd"] + 0.05          # most of momentum's gain: a larger step
+assert accuracy["momentum"] > accuracy["sgd_fast"] + 0.01     # and some more from the smoothing
+assert accuracy["adam"] > accuracy["sgd_fast"] + 0.01
 
 # %% [markdown]
 # ## Learning-rate schedules
 #
-# A large rate early moves fast; a small rate late settles into a minimum. A **step** schedule
-# divides the rate by 10 at fixed epochs; a **cosine** schedule (Loshchilov & Hutter, 2017)
-# lowers it smoothly to zero over the run, optionally after a linear **warm-up**. digitnet
-# records the rate each epoch ended with in the history, so we can plot what the loop did.
+# A large rate moves fast but keeps bouncing around a minimum; a small rate settles into it but
+# gets there slowly. A schedule starts large and ends small. A **step** schedule divides the
+# rate by 10 at fixed epochs; a **cosine** schedule (Loshchilov & Hutter, 2017) lowers it
+# smoothly to zero over the run, optionally after a linear **warm-up**. digitnet records the
+# rate each epoch ended with in the history, so we can plot what the loop did. We use Adam
+# with a rate on the large side, 0.01, where the bouncing shows.
 
 # %%
-schedules = {name: run(optimizer="adam", lr=3e-3, epochs=8, schedule=name)
+schedules = {name: run(optimizer="adam", lr=1e-2, epochs=10, schedule=name)
              for name in ("constant", "step", "cosine")}
 compare(schedules, "lr", "the learning rate, per epoch")
 compare(schedules, "val_loss", "validation loss")
 cosine_rates = [r["lr"] for r in schedules["cosine"].history]
 assert cosine_rates[-1] < 0.1 * cosine_rates[0]                     # decays towards zero
-assert all(r["lr"] == 3e-3 for r in schedules["constant"].history)
-assert all(s.history[-1]["val_accuracy"] > 0.88 for s in schedules.values())
+assert all(r["lr"] == 1e-2 for r in schedules["constant"].history)
+final = {name: r.history[-1]["val_loss"] for name, r in schedules.items()}
+lowest = min(r["val_loss"] for r in schedules["constant"].history)
+print(f"constant rate: lowest validation loss {lowest:.3f}, last {final['constant']:.3f}")
+assert final["constant"] > lowest + 0.02                            # a constant rate bounces back up
+assert max(final["step"], final["cosine"]) < final["constant"] - 0.03   # the decayed ones settle
+
+# %% [markdown]
+# Validation accuracy hardly differs between the three here (about 0.93 each): ten epochs on
+# 5,000 images is a short run. The settled loss is what a schedule buys; on long runs it also
+# shows in accuracy, which is why digitnet's presets use cosine.
 
 # %% [markdown]
 # ## Dropout
 #
-# A wide network on 5,000 images learns them by heart: training accuracy reaches 100% while
-# validation accuracy lags. **Dropout** (Srivastava et al., 2014) zeroes a random half of the
-# hidden units (and here 20% of the pixels) at every step, so no unit can rely on any other;
-# at test time all units are used. The gap between training and validation narrows.
+# A wide network on 5,000 images learns them by heart: its training loss goes to almost zero,
+# and after a while its validation loss stops falling and creeps back up (**overfitting**).
+# **Dropout** (Srivastava et al., 2014) zeroes a random half of the hidden units (and here 20%
+# of the pixels) at every step, so no unit can rely on any other; at test time all units are
+# used. One trap when reading the numbers: the `train_loss` and `train_accuracy` in the history
+# are measured *during* training, on the network with units dropped. To compare training and
+# validation fairly we measure both with the whole network, after training.
 
 # %%
 plain = run(hidden=(512,), optimizer="adam", lr=1e-3, epochs=20)
 dropped = run(hidden=(512,), optimizer="adam", lr=1e-3, epochs=20, dropout=0.5, input_dropout=0.2)
-
-
-def gap(result):
-    return result.history[-1]["train_accuracy"] - result.history[-1]["val_accuracy"]
-
-
-print(f"train - validation accuracy: {gap(plain):.3f} without dropout, {gap(dropped):.3f} with")
 compare({"no dropout": plain, "dropout 0.5": dropped}, "val_loss", "512 hidden units, 5,000 images")
-assert gap(dropped) < gap(plain) - 0.01
-assert dropped.history[-1]["val_loss"] < plain.history[-1]["val_loss"]
+gaps = {}
+for name, result in (("without dropout", plain), ("with dropout", dropped)):
+    train_loss, train_accuracy = loss_and_accuracy(result.model, data.x_train, data.y_train)
+    gaps[name] = result.history[-1]["val_loss"] - train_loss
+    print(f"{name}: training loss {train_loss:.3f} (accuracy {train_accuracy:.3f}), validation loss "
+          f"{result.history[-1]['val_loss']:.3f}, gap {gaps[name]:.3f}")
+plain_losses = [r["val_loss"] for r in plain.history]
+assert plain_losses[-1] > min(plain_losses)                           # without: back up from its best
+assert dropped.history[-1]["val_loss"] < min(plain_losses) - 0.02     # with: lower than that best
+assert gaps["with dropout"] < gaps["without dropout"] - 0.03          # and a narrower gap
 
 # %% [markdown]
 # ## Label smoothing
@@ -175,12 +199,15 @@ assert abs(final_loss - val_losses[best - 1]) < 1e-5          # the best weights
 # %% [markdown]
 # ## All together
 #
-# digitnet's `quick` preset combines them: two wide layers, dropout, Adam with a cosine
-# schedule, batches of 256, early stopping on the validation loss. On all 55,000 training images
-# it reaches about 98.5% test accuracy in 10 epochs (`digitnet train`, about 20 seconds on two
-# cores). Here, on our 5,000 images:
+# digitnet's `quick` preset combines them: two wide layers (512 and 256 units), dropout 0.2,
+# Adam at 0.002 with a cosine schedule, batches of 256, early stopping on the validation loss.
+# On our 5,000 images it lands with the best runs above (about 0.93 validation accuracy: with
+# this little data, the data is the limit). Its strength shows on all 55,000 training images:
+# 98.3-98.6% test accuracy in 10 epochs (`digitnet train`, about 20 seconds on two cores).
 
 # %%
-quick = dn.train(dataclasses.replace(dn.preset("quick"), hidden=(256, 128), epochs=8), data)
-print(f"validation accuracy {quick.history[-1]['val_accuracy']:.3f}")
-assert quick.history[-1]["val_accuracy"] > max(h.history[-1]["val_accuracy"] for h in (sgd, full))
+quick = dn.train(dn.preset("quick"), data)
+print(f"quick preset: validation accuracy {quick.history[-1]['val_accuracy']:.3f} "
+      f"after {len(quick.history)} epochs")
+assert quick.history[-1]["val_accuracy"] > 0.92
+assert quick.history[-1]["val_accuracy"] > accuracy["sgd"] + 0.1

@@ -189,6 +189,37 @@ plt.suptitle("16 of the 1,024 first-layer units")
 plt.show()
 
 # %% [markdown]
+# The same for a network just initialised (He: random normal weights). A number to tell them
+# apart: how alike the weights of neighbouring pixels are (their correlation, the median over
+# the units). Trained weights vary smoothly across the image, like the strokes they match;
+# random ones do not.
+
+# %%
+fresh = dn.build_mlp(dn.Architecture(784, (1024, 1024), 10), np.random.default_rng(0))
+W0 = fresh.layers[0].params["W"]
+fig, axes = plt.subplots(1, 8, figsize=(12, 1.8))
+for k, ax in enumerate(axes):
+    ax.imshow(W0[:, k].reshape(28, 28), cmap="RdBu_r")
+    ax.axis("off")
+plt.suptitle("8 units at random initialisation")
+plt.show()
+
+
+def neighbour_correlation(W):
+    """Median over units of the correlation between horizontally adjacent pixels' weights."""
+    image = W.reshape(28, 28, -1)
+    left = image[:, :-1].reshape(-1, W.shape[1])
+    right = image[:, 1:].reshape(-1, W.shape[1])
+    left, right = left - left.mean(axis=0), right - right.mean(axis=0)
+    r = (left * right).sum(axis=0) / np.sqrt((left**2).sum(axis=0) * (right**2).sum(axis=0))
+    return float(np.median(r))
+
+
+smooth_trained, smooth_random = neighbour_correlation(W1), neighbour_correlation(W0)
+print(f"neighbouring weights' correlation: trained {smooth_trained:.2f}, random {smooth_random:.2f}")
+assert smooth_trained > 0.3 and abs(smooth_random) < 0.1
+
+# %% [markdown]
 # And what happens inside for our "7": `net.activations(x)` returns the logits and each hidden
 # layer's output. ReLU units are either silent (0) or active; a digit lights up only some of
 # them, a different set for each digit.
@@ -208,3 +239,7 @@ plt.legend()
 plt.show()
 assert logits.shape == (1, 10) and np.allclose(dn.softmax(logits), p[None, :], atol=1e-6)
 assert all(0 < np.count_nonzero(h) < h.shape[1] for h in hidden)
+for i, (ours, theirs) in enumerate(zip(hidden, hidden_one), start=1):
+    both, either = np.sum((ours > 0) & (theirs > 0)), np.sum((ours > 0) | (theirs > 0))
+    print(f"hidden layer {i}: {both} of the {either} units active for either digit are active for both")
+    assert both < 0.5 * either                            # mostly different units

@@ -156,3 +156,20 @@ def test_fashion_mnist_same_api(fashion_dir):
 def test_fashion_files_fail_mnist_checksums(fashion_dir):
     with pytest.raises(DataError, match="checksum mismatch"):
         load_dataset("mnist", fashion_dir)
+
+
+@pytest.mark.parametrize("spelling", [
+    lambda stem: stem.replace("-idx", ".idx"),            # 7-Zip, browsers on Windows
+    lambda stem: stem.replace("-idx", ".idx") + ".gz",
+    lambda stem: stem.replace("-", "_"),
+    lambda stem: stem.upper()])
+def test_other_spellings_of_the_file_names_are_found(tmp_path, spelling):
+    source = fake_dataset(tmp_path / "canonical")
+    folder = tmp_path / "renamed"
+    folder.mkdir()
+    for path in source.iterdir():
+        (folder / spelling(path.name[:-3])).write_bytes(path.read_bytes())
+    assert locate("mnist", folder) == folder
+    x, y = load_split(folder, "train")
+    assert x.shape == (40, 784)
+    assert (folder / spelling("train-images-idx3-ubyte")).is_file()

@@ -154,3 +154,38 @@ def test_plausible_but_lying_gzip_header_reads_only_what_is_there(tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < 10 * 1024**2
+
+
+@pytest.mark.parametrize("layers", [2, 3])
+def test_a_file_gzipped_several_times_reads_as_the_raw_one(tmp_path, rng, layers):
+    import gzip
+
+    array = rng.integers(0, 256, size=(4, 28, 28), dtype=np.uint8)
+    write_idx(tmp_path / "raw", array, compress=False)
+    content = (tmp_path / "raw").read_bytes()
+    for _ in range(layers):
+        content = gzip.compress(content)
+    (tmp_path / "wrapped.gz").write_bytes(content)
+    wrapped, raw = read_idx(tmp_path / "wrapped.gz", IMAGES_MAGIC), read_idx(tmp_path / "raw")
+    np.testing.assert_array_equal(wrapped.data, array)
+    assert wrapped.sha256 == raw.sha256                      # the checksum is of the IDX content
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"<!DOCTYPE html>\n<html><head><title>404</title></head></html>", "HTML page"),
+    (b"\n  <html lang='en'><body>Access denied</body></html>", "HTML page"),
+    (b"label,pixel0,pixel1,pixel2\n5,0,0,0\n", "CSV file (it starts 'label,pixel0,pixel1,pixel2')"),
+    (b"Not Found\n", "text file"),
+    (b"PK\x03\x04" + b"\x00" * 40, "zip archive"),
+    (b"BZh91AY&SY" + b"\x00" * 20, "bzip2"),
+    (b"\x00\x00\x07\x03" + b"\x00" * 20, "magic number 0x00000703")])
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_what_a_non_idx_file_is_is_said(tmp_path, content, words, gzipped):
+    import gzip
+
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(content) if gzipped else content)
+    with pytest.raises(DataError) as err:
+        read_idx(path, IMAGES_MAGIC)
+    message = one_line(err)
+    assert message.startswith(f"{path}: not an IDX file") and words in message, message

@@ -23,6 +23,7 @@ recompressed copy is accepted and a corrupted one is named in the error.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,11 +137,30 @@ def cache_dir(name: str) -> Path:
 
 
 def find_file(folder: Path, stem: str) -> Path | None:
-    """The file for ``stem`` in ``folder``, gzipped or raw, or None."""
+    """The file for ``stem`` in ``folder``, gzipped or raw, or None.
+
+    The official names come first; then any spelling that differs only in
+    case, separators or a ``.gz`` suffix, such as ``train-images.idx3-ubyte``
+    (7-Zip and Windows browsers unpack the files with a dot) or
+    ``train_images_idx3_ubyte``. The reader tells gzip from raw by content.
+    """
     for candidate in (folder / f"{stem}.gz", folder / stem):
         if candidate.is_file():
             return candidate
-    return None
+    if not folder.is_dir():
+        return None
+    matches = sorted(p for p in folder.iterdir() if _squash(p.name) == _squash(stem) and p.is_file())
+    return matches[0] if matches else None
+
+
+def _squash(name: str) -> str:
+    """A file name without case, separators or ``.gz``.
+
+    ``Train-Images.idx3-ubyte.gz`` -> ``trainimagesidx3ubyte``.
+    """
+    name = name.lower()
+    name = name[:-3] if name.endswith(".gz") else name
+    return re.sub(r"[-._ ]", "", name)
 
 
 def _has_all(folder: Path) -> bool:

@@ -7,8 +7,11 @@ dimension, then the data in C order::
     images: 0x00000803  ->  uint8, 3 dims (count, rows, cols)
     labels: 0x00000801  ->  uint8, 1 dim  (count,)
 
-Files may be gzip-compressed (detected from their first bytes, not their
-name). The reader never trusts the header: it refuses sizes beyond a limit,
+Files may be gzip-compressed, any number of times over (detected from their
+first bytes, not their name: a failed or repeated download often leaves a file
+gzipped twice, or a raw file named ``.gz``). Something that is not IDX at all
+(an HTML error page saved under the file's name, a text or CSV file, a zip
+archive) is named as such. The reader never trusts the header: it refuses sizes beyond a limit,
 reads the data in chunks so that a header claiming terabytes allocates
 nothing, and reports a truncated or over-long file as an error naming it.
 """
@@ -43,6 +46,14 @@ LABELS_MAGIC = 0x00000801
 MAX_DATA_BYTES = 2 * 1024**3
 _CHUNK = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
+_MAX_GZIP_LAYERS = 8
+# What a file that is not IDX often is instead, from its first bytes.
+_OTHER_FORMATS = ((b"PK\x03\x04", "it is a zip archive: unpack it first"),
+                  (b"BZh", "it is bzip2-compressed: decompress it first (bunzip2)"),
+                  (b"\xfd7zXZ\x00", "it is xz-compressed: decompress it first (unxz)"),
+                  (b"7z\xbc\xaf\x27\x1c", "it is a 7-Zip archive: unpack it first"),
+                  (b"\x89PNG", "it is a PNG image"),
+                  (b"%PDF", "it is a PDF document"))
 
 
 @dataclass(frozen=True)
@@ -97,11 +108,16 @@ def read_idx(path: str | Path, expected_magic: int | None = None) -> IdxFile:
         raise DataError(f"{path}: file not found")
     try:
         with open(path, "rb") as raw:
-            compressed = raw.read(2) == _GZIP_MAGIC
-            raw.seek(0)
-            stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+            stream, layers = raw, 0
+            while stream.read(2) == _GZIP_MAGIC:     # gzip, maybe gzip inside gzip
+                stream.seek(0)
+                layers += 1
+                if layers > _MAX_GZIP_LAYERS:
+                    raise DataError(f"{path}: more than {_MAX_GZIP_LAYERS} layers of gzip")
+                stream = gzip.GzipFile(fileobj=stream, mode="rb")
+            stream.seek(0)
             # A raw file's size is known: check the header against it up front.
-            limit = None if compressed else path.stat().st_size
+            limit = None if layers else path.stat().st_size
             return _parse(stream, path, expected_magic, limit)
     except (gzip.BadGzipFile, EOFError, zlib.error) as err:
         raise DataError(f"{path}: corrupt gzip data ({err})") from None
@@ -116,7 +132,7 @@ def _parse(stream, path: Path, expected_magic: int | None, file_size: int | None
     zero, type_code, ndim = struct.unpack(">HBB", head)
     magic = struct.unpack(">I", head)[0]
     if zero != 0 or type_code not in IDX_DTYPES or ndim == 0:
-        raise DataError(f"{path}: not an IDX file (magic number 0x{magic:08x})")
+        raise DataError(f"{path}: not an IDX file: {_describe(bytes(head) + stream.read(508), magic)}")
     if expected_magic is not None and magic != expected_magic:
         raise DataError(
             f"{path}: wrong magic number 0x{magic:08x}, expected 0x{expected_magic:08x}"
@@ -139,6 +155,22 @@ def _parse(stream, path: Path, expected_magic: int | None, file_size: int | None
         raise DataError(f"{path}: extra bytes after the {n_bytes:,} data bytes for shape {dims}")
     data = np.frombuffer(payload, dtype=dtype).reshape(dims)
     return IdxFile(data.astype(dtype.newbyteorder("="), copy=False), magic, digest.hexdigest())
+
+
+def _describe(start: bytes, magic: int) -> str:
+    """What a file that is not IDX looks like, from its first bytes."""
+    for signature, what in _OTHER_FORMATS:
+        if start.startswith(signature):
+            return what
+    text = start.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml")) or b"<html" in text[:512]:
+        return "it is an HTML page (a failed download or an error page?): open it in a browser to read it"
+    decoded = start.decode("utf-8", errors="replace")   # the last character may be cut in two
+    if decoded.strip() and all(c.isprintable() or c in "\r\n\t" for c in decoded[:-1]):
+        first_line = decoded.splitlines()[0][:60]
+        kind = "a CSV file" if first_line.count(",") >= 2 else "a text file"
+        return f"it is {kind} (it starts {first_line!r})"
+    return f"unknown content (magic number 0x{magic:08x})"
 
 
 def _read_exactly(stream, n: int, path: Path, digest, what: str) -> bytearray:

@@ -194,3 +194,16 @@ def test_evaluate_maps_a_models_own_labels_onto_the_dataset(tmp_path):
     reference = dn.evaluate(net, data.x_test, data.y_test)["test_accuracy"]
     assert last_json(digitnet("evaluate", tmp_path / "reversed.npz", "--json").stdout)[
         "test_accuracy"] == reference
+
+
+def test_evaluate_needs_only_the_test_files(tmp_path):
+    import shutil
+
+    folder = tmp_path / "t10k-only"
+    folder.mkdir()
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):   # dotted, as 7-Zip unpacks
+        shutil.copy(MNIST_DIR / name, folder / name.replace("-idx", ".idx"))
+    result = digitnet("evaluate", MNIST_DIR.parents[1] / "models" / "mnist-best.npz", "--data-dir", folder,
+                      "--json")
+    report = last_json(result.stdout)
+    assert report["total"] == 10000 and report["test_accuracy"] > 0.98

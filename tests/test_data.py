@@ -173,3 +173,34 @@ def test_other_spellings_of_the_file_names_are_found(tmp_path, spelling):
     x, y = load_split(folder, "train")
     assert x.shape == (40, 784)
     assert (folder / spelling("train-images-idx3-ubyte")).is_file()
+
+
+def real_test_files(folder):
+    """A folder with MNIST's two real test files only."""
+    folder.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        shutil.copy(MNIST_DIR / name, folder / name)
+    return folder
+
+
+def test_the_test_split_alone_needs_only_its_two_files(tmp_path):
+    folder = real_test_files(tmp_path / "d")
+    with pytest.raises(DataError, match="missing mnist file train-images-idx3-ubyte"):
+        locate("mnist", folder)
+    assert locate("mnist", folder, splits=("test",)) == folder
+    d = load_dataset("mnist", folder, validation_size=0, splits=("test",))
+    assert d.x_test.shape == (10000, 784) and d.x_train.shape == (0, 784) and len(d.x_val) == 0
+    assert d.n_features == 784
+    with pytest.raises(DataError, match="validation_size=0"):
+        load_dataset("mnist", folder, splits=("test",))
+    with pytest.raises(DataError, match="unknown split 'val'"):
+        locate("mnist", folder, splits=("val",))
+
+
+def test_a_corrupt_training_file_does_not_stop_reading_the_test_split(tmp_path):
+    folder = real_test_files(tmp_path / "d")
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(b"<html>404</html>")
+    (folder / "train-labels-idx1-ubyte.gz").write_bytes(b"<html>404</html>")
+    assert load_dataset("mnist", folder, validation_size=0, splits=("test",)).x_test.shape == (10000, 784)
+    with pytest.raises(DataError, match="HTML page"):
+        load_dataset("mnist", folder)

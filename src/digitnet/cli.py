@@ -226,7 +226,7 @@ def _load_model_and_data(model_path: Path, dataset: str | None, data_dir: Path |
 
     model, meta = load_model(model_path)
     name = dataset or meta.get("dataset", "mnist")
-    data = load_dataset(name, data_dir, validation_size=0)
+    data = load_dataset(name, data_dir, validation_size=0, splits=("test",))   # the test set only
     return model, meta, data
 
 
@@ -286,7 +286,7 @@ def cmd_plot(args) -> int:
 
     run = read_run(args.run_dir)
     name = args.dataset or run.meta.get("dataset", "mnist")
-    data = load_dataset(name, args.data_dir, validation_size=0)
+    data = load_dataset(name, args.data_dir, validation_size=0, splits=("test",))
     report, probs = evaluate_indices(run.model, data.x_test, data.y_test, data.classes)
     config = run.meta.get("config", {})
     every = config.get("log_every", 1) if config.get("batch_size") == 0 else 1

@@ -163,12 +163,24 @@ def _squash(name: str) -> str:
     return re.sub(r"[-._ ]", "", name)
 
 
-def _has_all(folder: Path) -> bool:
-    return all(find_file(folder, stem) for stem in FILES.values())
+SPLITS = ("train", "test")
 
 
-def locate(name: str, data_dir: str | Path | None = None, download: bool = True) -> Path:
-    """Find (or fetch) the folder holding a dataset's four files.
+def _stems(splits: tuple[str, ...]) -> list[str]:
+    """The file stems of ``splits``: images and labels of each."""
+    unknown = set(splits) - set(SPLITS)
+    if unknown:
+        raise DataError(f"unknown split {sorted(unknown)[0]!r}; splits are train and test")
+    return [FILES[f"{split}_{part}"] for split in splits for part in ("images", "labels")]
+
+
+def _has_all(folder: Path, stems: list[str]) -> bool:
+    return all(find_file(folder, stem) for stem in stems)
+
+
+def locate(name: str, data_dir: str | Path | None = None, download: bool = True,
+           splits: tuple[str, ...] = SPLITS) -> Path:
+    """Find (or fetch) the folder holding a dataset's files for ``splits``.
 
     Parameters
     ----------
@@ -179,25 +191,29 @@ def locate(name: str, data_dir: str | Path | None = None, download: bool = True)
         An explicit folder is not silently replaced by another one.
     download : bool
         Whether to download into the user cache when nothing is found.
+    splits : tuple of str
+        The splits needed, ``("train", "test")`` or one of them: evaluating
+        needs only the two test files.
 
     Returns
     -------
     Path
-        A folder holding all four files.
+        A folder holding the files of ``splits``.
     """
     info = dataset_info(name)
+    stems = _stems(splits)
     explicit = data_dir or os.environ.get("DIGITNET_DATA_DIR")
     if explicit:
         folder = Path(explicit).expanduser()
         for candidate in (folder / name, folder):
-            if candidate.is_dir() and _has_all(candidate):
+            if candidate.is_dir() and _has_all(candidate, stems):
                 return candidate
         if not folder.is_dir():
             raise DataError(f"{folder}: data folder not found")
-        missing = [s for s in FILES.values() if not find_file(folder, s)]
+        missing = [s for s in stems if not find_file(folder, s)]
         raise DataError(f"{folder}: missing {name} file {missing[0]}[.gz]")
     for candidate in (REPO_DATA_DIR / name, cache_dir(name)):
-        if _has_all(candidate):
+        if _has_all(candidate, stems):
             return candidate
     if not download:
         raise DataError(f"{name} not found in {REPO_DATA_DIR / name} or {cache_dir(name)}")
@@ -253,6 +269,7 @@ def load_dataset(
     split_seed: int = 0,
     train_limit: int | None = None,
     download: bool = True,
+    splits: tuple[str, ...] = SPLITS,
 ) -> Dataset:
     """Load a dataset and carve a validation set out of its training images.
 
@@ -271,6 +288,10 @@ def load_dataset(
     train_limit : int, optional
         Keep only this many training images (after the split): for quick
         experiments and tests.
+    splits : tuple of str
+        The splits to read: ``("test",)`` reads and checks only the test
+        files (the training and validation parts are then empty, and
+        ``validation_size`` must be 0).
 
     Returns
     -------
@@ -278,10 +299,14 @@ def load_dataset(
         ``x_train`` is ``(60000 - validation_size, 784)`` uint8 for MNIST.
     """
     info = dataset_info(name)
-    folder = locate(name, data_dir, download=download)
-    x, y = load_split(folder, "train", info.sha256)
-    x_test, y_test = load_split(folder, "test", info.sha256)
-    if not 0 <= validation_size < len(x):
+    folder = locate(name, data_dir, download=download, splits=splits)
+    empty = np.zeros((0, 28 * 28), np.uint8), np.zeros(0, np.int64)
+    x, y = load_split(folder, "train", info.sha256) if "train" in splits else empty
+    x_test, y_test = load_split(folder, "test", info.sha256) if "test" in splits else empty
+    if "train" not in splits and validation_size:
+        raise DataError("a validation set comes out of the training split: pass validation_size=0 "
+                        "when loading only the test split")
+    if validation_size < 0 or (validation_size and validation_size >= len(x)):
         raise DataError(f"validation size {validation_size} must be in [0, {len(x)})")
     order = np.random.default_rng(split_seed).permutation(len(x))
     val_idx, train_idx = np.sort(order[:validation_size]), np.sort(order[validation_size:])

@@ -127,7 +127,8 @@ class Inspector:
             from ..data import load_dataset
 
             try:
-                data = load_dataset(self.meta.get("dataset", "mnist"), self.data_dir, validation_size=0)
+                data = load_dataset(self.meta.get("dataset", "mnist"), self.data_dir, validation_size=0,
+                                    splits=("test",))
                 labels = class_map(self.model, data.classes)[data.y_test]   # the model's indices
                 # The very evaluation of `digitnet evaluate`.
                 report, probs = evaluate_indices(self.model, data.x_test, labels)

@@ -19,7 +19,7 @@ import numpy as np
 from . import __version__
 from .config import PRESETS, TrainConfig, preset
 from .data import DATASETS, load_dataset
-from .errors import ConfigError, DigitnetError, TrainingInterrupted
+from .errors import ConfigError, DataError, DigitnetError, TrainingInterrupted
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -57,9 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     _data_flags(evaluate)
     evaluate.add_argument("--json", action="store_true")
 
-    predict = commands.add_parser("predict", help="read digits from PNG or JPEG images")
+    predict = commands.add_parser("predict", help="read digits from PNG or JPEG images, or CSV rows")
     predict.add_argument("model", type=Path)
-    predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
+    predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE",
+                         help="pictures, or CSV files of pixel rows (Kaggle's test.csv, mnist_test.csv)")
+    predict.add_argument("--submission", type=Path, metavar="CSV",
+                         help="with one CSV file of images: write Kaggle's submission file ImageId,Label")
     predict.add_argument("--save-input", type=Path, metavar="DIR",
                          help="also write the 28x28 image the network sees, as PNG, into DIR")
     predict.add_argument("--json", action="store_true")
@@ -222,12 +225,30 @@ def cmd_train(args) -> int:
 
 
 def _load_model_and_data(model_path: Path, dataset: str | None, data_dir: Path | None):
+    from .csvdata import is_csv
     from .modelfile import load_model
 
     model, meta = load_model(model_path)
+    if data_dir is not None and is_csv(data_dir):
+        return model, meta, _labelled_csv(data_dir, model.n_features_in)
     name = dataset or meta.get("dataset", "mnist")
     data = load_dataset(name, data_dir, validation_size=0, splits=("test",))   # the test set only
     return model, meta, data
+
+
+def _labelled_csv(path: Path, n_features: int):
+    """A labelled CSV file (mnist_test.csv, Kaggle's train.csv) as a test-only Dataset."""
+    from .csvdata import read_digits_csv
+    from .data import Dataset
+
+    table = read_digits_csv(path, n_features)
+    if table.labels is None:
+        raise DataError(f"{path}: no label column (Kaggle's test.csv has none): evaluating needs the "
+                        "true labels; to predict them, use digitnet predict MODEL FILE --submission OUT.csv")
+    classes, indices = np.unique(table.labels, return_inverse=True)
+    empty = table.images[:0]
+    return Dataset(name=path.name, x_train=empty, y_train=indices[:0], x_val=empty, y_val=indices[:0],
+                   x_test=table.images, y_test=indices, classes=tuple(classes.tolist()), source=str(path))
 
 
 def cmd_evaluate(args) -> int:
@@ -246,27 +267,56 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    from .csvdata import is_csv, read_digits_csv
     from .modelfile import load_model
     from .preprocess import image_to_input
 
     model, meta = load_model(args.model)
     classes = [str(c) for c in model.classes]
-    inputs = np.stack([image_to_input(path) for path in args.images])  # (N, 784)
+    if args.submission is not None:
+        return _submission(model, args)
+    names, rows, pictures = [], [], []
+    for path in args.images:
+        if is_csv(path):   # one image per row: pixels as the network takes them, no preprocessing
+            table = read_digits_csv(path, model.n_features_in)
+            names += [f"{path} line {i + 1 + table.header}" for i in range(len(table.images))]
+            rows += list(table.images.astype(np.float32) / 255)
+            pictures += [None] * len(table.images)
+        else:
+            names.append(str(path))
+            rows.append(image_to_input(path))
+            pictures.append(path)
+    inputs = np.stack(rows)  # (N, n_features)
     probs = model.predict_proba(inputs.astype(model.dtype))
     predictions = []
-    for path, x, p in zip(args.images, inputs, probs):
+    for name, picture, x, p in zip(names, pictures, inputs, probs):
         top = np.argsort(-p)[:3]
-        predictions.append({"image": str(path), "digit": int(top[0]), "label": classes[top[0]],
+        predictions.append({"image": name, "digit": int(top[0]), "label": classes[top[0]],
                             "probabilities": [float(v) for v in p],
                             "top3": [{"digit": int(k), "label": classes[k], "probability": float(p[k])}
                                      for k in top]})
-        if args.save_input:
-            _save_input(args.save_input / (path.stem + "-28x28.png"), x)
+        if args.save_input and picture is not None:
+            _save_input(args.save_input / (picture.stem + "-28x28.png"), x)
         if not args.json:
             others = ", ".join(f"{classes[k]} {100 * p[k]:.1f}%" for k in top)
-            print(f"{path}: {classes[top[0]]}   (top 3: {others})")
+            print(f"{name}: {classes[top[0]]}   (top 3: {others})")
     if args.json:
         print(json.dumps({"model": str(args.model), "predictions": predictions}))
+    return 0
+
+
+def _submission(model, args) -> int:
+    """``predict MODEL test.csv --submission OUT``: Kaggle's ImageId,Label file for one CSV."""
+    from .csvdata import is_csv, read_digits_csv, write_submission
+
+    if len(args.images) != 1 or not is_csv(args.images[0]):
+        raise ConfigError("--submission writes one row per image of one CSV file: give exactly one "
+                          "CSV file, e.g. digitnet predict MODEL test.csv --submission submission.csv")
+    table = read_digits_csv(args.images[0], model.n_features_in)
+    labels = model.predict(table.images)
+    write_submission(args.submission, labels)
+    counts = ", ".join(f"{c}: {n}" for c, n in zip(*np.unique(labels, return_counts=True)))
+    print(f"wrote {args.submission}: {len(labels):,} predictions for {args.images[0]} ({counts})")
     return 0
 
 

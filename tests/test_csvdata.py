@@ -1,0 +1,143 @@
+"""Digits in CSV files: both layouts read exactly, every broken file named to the line and column."""
+
+import gzip
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import digitnet as dn
+from digitnet.csvdata import is_csv, read_digits_csv, write_submission
+from digitnet.errors import DataError
+
+from conftest import MNIST_DIR, REPO
+
+HEADER = ",".join(f"pixel{i}" for i in range(784))
+
+
+@pytest.fixture(scope="module")
+def rows():
+    """60 real test images (uint8, (60, 784)) and their labels."""
+    d = dn.load_dataset("mnist", MNIST_DIR, validation_size=0, splits=("test",))
+    return d.x_test[:60], d.y_test[:60]
+
+
+def write(path, table, header=None, newline="\n", bom=False):
+    lines = ([header] if header else []) + [",".join(map(str, r)) for r in np.asarray(table).tolist()]
+    text = ("\ufeff" if bom else "") + newline.join(lines) + newline
+    if str(path).endswith(".gz"):
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text, newline="")
+    return path
+
+
+@pytest.mark.parametrize("layout", ["kaggle-train", "label-first", "kaggle-train.gz", "crlf-bom"])
+def test_labelled_layouts_read_exactly(tmp_path, rows, layout):
+    images, labels = rows
+    table = np.column_stack([labels, images])
+    name = "train.csv.gz" if layout.endswith(".gz") else "train.csv"
+    header = None if layout == "label-first" else "label," + HEADER
+    path = write(tmp_path / name, table, header, newline="\r\n" if layout == "crlf-bom" else "\n",
+                 bom=layout == "crlf-bom")
+    digits = read_digits_csv(path)
+    np.testing.assert_array_equal(digits.images, images)
+    np.testing.assert_array_equal(digits.labels, labels)
+    assert digits.images.dtype == np.uint8 and digits.header == (header is not None)
+
+
+@pytest.mark.parametrize("header", [HEADER, None])
+def test_pixels_only_layouts(tmp_path, rows, header):
+    digits = read_digits_csv(write(tmp_path / "test.csv", rows[0], header))
+    np.testing.assert_array_equal(digits.images, rows[0])
+    assert digits.labels is None
+
+
+def test_the_label_column_is_found_by_its_name_and_other_sizes_work(tmp_path):
+    table = np.array([[0, 255, 7, 1], [3, 4, 2, 9]])
+    digits = read_digits_csv(write(tmp_path / "small.csv", table, "a,b,label,c"))
+    assert digits.labels.tolist() == [7, 2] and digits.images.tolist() == [[0, 255, 1], [3, 4, 9]]
+    nine = read_digits_csv(write(tmp_path / "nine.csv", [[5, *range(9)]]))   # 3x3 images, label first
+    assert nine.labels.tolist() == [5] and nine.images.shape == (1, 9)
+
+
+@pytest.mark.parametrize("content, words", [
+    ("label,pixel0,pixel1\n1,0,0\n2,5,x\n", "line 3, column 3 (pixel1): 'x' is not a whole number"),
+    ("label,pixel0,pixel1\n1,0,0\n2,0.5,0\n", "line 3, column 2 (pixel0): '0.5' is not a whole number"),
+    ("label,pixel0,pixel1\n1,0,0\n2,5\n", "line 3: 2 values, expected 3"),
+    ("label,pixel0,pixel1\n1,0,0\n2,5,0,0\n", "line 3: 4 values, expected 3"),
+    ("label,pixel0,pixel1\n1,0,0\n2,256,0\n", "line 3, column 2 (pixel0): pixel value 256 outside 0-255"),
+    ("label,pixel0,pixel1\n1,0,-1\n", "line 2, column 3 (pixel1): pixel value -1 outside 0-255"),
+    ("7,0,0,0,300\n", "line 1, column 5: pixel value 300 outside 0-255"),
+    ("", "empty file"),
+    ("label,pixel0,pixel1\n", "no data rows after the header"),
+    ("label\n1\n", "names no pixel columns"),
+    ("1,2,3\n", "3 values a row and no header"),
+    ("7,0,0,0,\n", "line 1, column 5: '' is not a whole number"),
+])
+def test_broken_files_are_one_line_errors_naming_line_and_column(tmp_path, content, words):
+    path = tmp_path / "broken.csv"
+    path.write_text(content)
+    with pytest.raises(DataError) as err:
+        read_digits_csv(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: ") and words in message and "\n" not in message, message
+
+
+def test_a_network_of_another_input_size_is_told_so(tmp_path, rows):
+    path = write(tmp_path / "test.csv", rows[0], HEADER)
+    with pytest.raises(DataError, match="rows hold 784 pixels, the network expects 64"):
+        read_digits_csv(path, n_features=64)
+    with pytest.raises(DataError, match="line 1: 784 values, expected 64 pixels"):
+        read_digits_csv(write(tmp_path / "bare.csv", rows[0]), n_features=64)
+
+
+def test_names_and_submission_file(tmp_path):
+    assert is_csv("train.csv") and is_csv("TEST.CSV.gz") and not is_csv("digit.png")
+    path = write_submission(tmp_path / "submission.csv", np.array([7, 2, 1]))
+    assert path.read_text() == "ImageId,Label\n1,7\n2,2\n3,1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["submission.csv"]   # no temporary left
+    with pytest.raises(DataError, match="cannot write the submission"):
+        write_submission(tmp_path, np.array([1]))
+
+
+def digitnet(*args):
+    return subprocess.run([sys.executable, "-m", "digitnet", *map(str, args)], capture_output=True,
+                          text=True, timeout=300)
+
+
+MODEL = REPO / "models" / "mnist-best.npz"
+
+
+def test_predict_writes_a_kaggle_submission(tmp_path, rows):
+    test_csv = write(tmp_path / "test.csv", rows[0], HEADER)
+    result = digitnet("predict", MODEL, test_csv, "--submission", tmp_path / "submission.csv")
+    assert result.returncode == 0, result.stderr
+    lines = (tmp_path / "submission.csv").read_text().splitlines()
+    net, _ = dn.load_model(MODEL)
+    assert lines[0] == "ImageId,Label" and len(lines) == 61
+    assert lines[1:] == [f"{i},{label}" for i, label in enumerate(net.predict(rows[0]), start=1)]
+    assert "60 predictions" in result.stdout
+    bad = digitnet("predict", MODEL, REPO / "README.md", "--submission", tmp_path / "x.csv")
+    assert bad.returncode != 0 and "exactly one CSV file" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_predict_and_evaluate_read_labelled_csv_rows(tmp_path, rows):
+    images, labels = rows
+    labelled = write(tmp_path / "mnist_test.csv", np.column_stack([labels, images]))
+    result = digitnet("predict", MODEL, labelled, "--json")
+    assert result.returncode == 0, result.stderr
+    predictions = json.loads(result.stdout.splitlines()[-1])["predictions"]
+    assert [p["image"] for p in predictions[:2]] == [f"{labelled} line 1", f"{labelled} line 2"]
+    net, _ = dn.load_model(MODEL)
+    assert [p["digit"] for p in predictions] == net.predict(images).tolist()
+    evaluated = digitnet("evaluate", MODEL, "--data-dir", labelled, "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    report = json.loads(evaluated.stdout.splitlines()[-1])
+    expected = dn.evaluate(net, images, labels)["test_accuracy"]
+    assert report["total"] == 60 and report["test_accuracy"] == expected
+    unlabelled = digitnet("evaluate", MODEL, "--data-dir", write(tmp_path / "test.csv", images, HEADER))
+    assert unlabelled.returncode != 0 and "no label column" in unlabelled.stderr
+    assert len(unlabelled.stderr.strip().splitlines()) == 1

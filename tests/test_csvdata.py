@@ -141,3 +141,43 @@ def test_predict_and_evaluate_read_labelled_csv_rows(tmp_path, rows):
     unlabelled = digitnet("evaluate", MODEL, "--data-dir", write(tmp_path / "test.csv", images, HEADER))
     assert unlabelled.returncode != 0 and "no label column" in unlabelled.stderr
     assert len(unlabelled.stderr.strip().splitlines()) == 1
+
+
+def test_a_kaggle_train_csv_trains_evaluates_and_writes_a_submission(tmp_path):
+    """The whole Kaggle path: train.csv -> a run (held-out test rows) -> test.csv -> submission.csv."""
+    d = dn.load_dataset("mnist", MNIST_DIR, validation_size=0, splits=("test",))
+    train_csv = write(tmp_path / "train.csv", np.column_stack([d.y_test[:3000], d.x_test[:3000]]),
+                      "label," + HEADER)
+    test_csv = write(tmp_path / "test.csv", d.x_test[3000:3500], HEADER)
+    run = tmp_path / "run"
+    result = digitnet("train", "--data-dir", train_csv, "--validation-size", 500, "--epochs", 10,
+                      "--hidden", 128, "--out", run, "--no-plots", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.splitlines()[-1])
+    assert "300 of its rows are held out" in result.stderr     # the log goes to stderr with --json
+    assert summary["test_accuracy"] > 0.85                     # on the 300 held-out rows
+    report = json.loads((run / "report.json").read_text())
+    assert report["total"] == 300
+    submitted = digitnet("predict", run / "model.npz", test_csv, "--submission", tmp_path / "submission.csv")
+    assert submitted.returncode == 0, submitted.stderr
+    predicted = np.array([int(line.split(",")[1]) for line in
+                          (tmp_path / "submission.csv").read_text().splitlines()[1:]])
+    assert len(predicted) == 500 and np.mean(predicted == d.y_test[3000:3500]) > 0.8
+    alone = digitnet("evaluate", run / "model.npz")
+    assert alone.returncode != 0 and "trained on train.csv" in alone.stderr
+
+
+def test_csv_dataset_splits_are_disjoint_and_seeded(tmp_path, rows):
+    from digitnet.csvdata import csv_dataset
+
+    images, labels = rows
+    path = write(tmp_path / "train.csv", np.column_stack([labels, images]), "label," + HEADER)
+    d = csv_dataset(path, validation_size=10)
+    assert (len(d.x_train), len(d.x_val), len(d.x_test)) == (44, 10, 6)
+    seen = {row.tobytes() for part in (d.x_train, d.x_val, d.x_test) for row in part}
+    assert len(seen) == len({row.tobytes() for row in images})     # every row in exactly one part
+    again = csv_dataset(path, validation_size=10)
+    np.testing.assert_array_equal(again.x_test, d.x_test)
+    assert list(d.classes) == sorted(set(labels.tolist()))
+    with pytest.raises(DataError, match="lower --validation-size"):
+        csv_dataset(path, validation_size=60)

@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--preset", default="quick", choices=sorted(PRESETS),
                        help="named configuration (default: quick); flags below override it")
     _config_flags(train)
-    train.add_argument("--data-dir", type=Path, help="folder holding the IDX files")
+    train.add_argument("--data-dir", type=Path,
+                       help="folder holding the IDX files, or a labelled CSV file (Kaggle's train.csv)")
     train.add_argument("--out", type=Path, help="output folder (default runs/<preset>-<time>)")
     train.add_argument("--checkpoint-every", type=int, metavar="N",
                        help="write OUT/checkpoint.npz every N epochs (Ctrl-C always writes one)")
@@ -232,6 +233,9 @@ def _load_model_and_data(model_path: Path, dataset: str | None, data_dir: Path |
     if data_dir is not None and is_csv(data_dir):
         return model, meta, _labelled_csv(data_dir, model.n_features_in)
     name = dataset or meta.get("dataset", "mnist")
+    if name not in DATASETS:
+        raise DataError(f"{model_path} was trained on {name}: give labelled test data with "
+                        "--data-dir FILE.csv, or --dataset mnist")
     data = load_dataset(name, data_dir, validation_size=0, splits=("test",))   # the test set only
     return model, meta, data
 

@@ -27,6 +27,7 @@ import numpy as np
 from . import __version__
 from .api import evaluate_indices
 from .config import TrainConfig
+from .csvdata import csv_dataset, is_csv
 from .data import Dataset, load_dataset
 from .errors import ConfigError
 from .fileio import write_json
@@ -84,7 +85,8 @@ def train_run(config: TrainConfig, out: str | Path, *, data: Dataset | None = No
         The run folder (created); ``out/checkpoint.npz`` is written every
         ``checkpoint_every`` epochs and whenever a stop is requested.
     data : Dataset, optional
-        Default: ``load_dataset(config.dataset, data_dir, ...)``.
+        Default: ``load_dataset(config.dataset, data_dir, ...)``, or
+        :func:`digitnet.csvdata.csv_dataset` when ``data_dir`` is a CSV file.
     hooks : sequence of Hook
         Added to the checkpoint hook (progress bars, stop requests...).
     resume : Checkpoint, optional
@@ -98,6 +100,9 @@ def train_run(config: TrainConfig, out: str | Path, *, data: Dataset | None = No
     """
     say = log or (lambda line: None)
     out = Path(out)
+    if data is None and data_dir is not None and is_csv(data_dir):
+        data = csv_dataset(data_dir, config.validation_size, train_limit=config.train_limit)
+        say(f"{data_dir} has no test set of its own: {len(data.x_test):,} of its rows are held out as one")
     if data is None:
         data = load_dataset(config.dataset, data_dir, config.validation_size, train_limit=config.train_limit)
     sizes = "-".join(str(s) for s in (data.n_features, *config.hidden, len(data.classes)))

@@ -21,10 +21,11 @@ def test_there_are_four_tutorials_and_the_readme_links_them_in_order():
 @pytest.mark.parametrize("tutorial", TUTORIALS, ids=[p.stem for p in TUTORIALS])
 def test_tutorial_runs_and_its_claims_hold(tutorial, tmp_path):
     """`make notebooks` on one tutorial: every cell runs (a failed assert fails it), figures come out."""
-    # The limit is per cell, a guard against a hang, not a speed test.
+    # Time limits guard against a hang (a cell, then the whole notebook), far above the ~40 s
+    # the four take together; how long they take is measured, not tested (README, Tutorials).
     result = subprocess.run([sys.executable, str(REPO / "tools" / "notebooks.py"), str(tutorial),
-                             "--out", str(tmp_path), "--timeout", "300"],
-                            capture_output=True, text=True, timeout=900)
+                             "--out", str(tmp_path), "--timeout", "120"],
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
     notebook = json.loads((tmp_path / f"{tutorial.stem}.ipynb").read_text())
     code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
@@ -32,4 +33,4 @@ def test_tutorial_runs_and_its_claims_hold(tutorial, tmp_path):
     outputs = [o for cell in code for o in cell["outputs"]]
     assert not [o for o in outputs if o["output_type"] == "error"]
     figures = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(figures) >= 1 or tutorial.stem.startswith("02")
+    assert len(figures) >= 1                                             # plots appear inline

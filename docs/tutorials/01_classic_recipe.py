@@ -35,6 +35,7 @@
 # than one line no longer parses. Step 1 as printed:
 
 # %%
+# %matplotlib inline
 as_published = "import numpy as npimport matplotlib.pyplot as plt"
 try:
     compile(as_published, "step 1", "exec")
@@ -106,8 +107,10 @@ print("X_train", X_train.shape, X_train.dtype, f"range [{X_train.min()}, {X_trai
 # *logits*) into probabilities that sum to 1.
 #
 # **Bug 2:** the post's softmax is `exp(u) / sum(exp(u))`. `exp` overflows above about 709 in
-# float64 (88 in float32), and then it is `inf / inf = nan`. Logits that large are rare in a
-# healthy network and common in one whose learning rate is a little too high:
+# float64 and above 88.7 in float32 (digitnet's default), and then it is `inf / inf = nan`.
+# In this float64 recipe the logits stay small (under 5 at the post's learning rate, about 40
+# even at 100 times it); they reach 709 only once training has diverged, and then the `nan`
+# hides what went wrong. The shifted softmax costs nothing and never overflows:
 
 # %%
 def relu(p):
@@ -140,7 +143,9 @@ def softmax(u):
 
 
 print("shifted:     ", softmax(big_logits).ravel(), " shape", softmax(big_logits).shape)
-assert np.allclose(softmax(big_logits).sum(), 1.0)
+several = np.array([[1.0, 900.0, -3.0], [2.0, 0.0, -3.0], [3.0, 0.0, 50.0]])   # 3 classes x 3 examples
+assert np.allclose(softmax(several).sum(axis=0), 1.0)            # every column (example) sums to 1
+assert np.allclose(softmax(several), softmax(several - 100.0))   # shifting the scores changes nothing
 
 # %% [markdown]
 # ## Step 6: initial weights
@@ -355,6 +360,11 @@ assert costs[-1] < 0.8 * costs[0], costs                      # the cost falls
 
 # %% [markdown]
 # ## Step 14: the cost curve
+#
+# The cost recorded every 25 iterations, plotted against the iteration it was measured at: a
+# falling curve says gradient descent is doing its job; a flat one, a learning rate too small;
+# a jagged or rising one, too large. (The post plots the list against its index, so its x axis
+# counts hundreds of iterations while labelled "iterations".)
 
 # %%
 iterations = np.arange(0, ITERATIONS, EVERY)

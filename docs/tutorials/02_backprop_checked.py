@@ -32,6 +32,7 @@
 # the best step (more at others), so float32's seven digits would blur the comparison.
 
 # %%
+# %matplotlib inline
 import matplotlib.pyplot as plt
 import numpy as np
 

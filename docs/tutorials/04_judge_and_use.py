@@ -20,6 +20,7 @@
 # it never saw in training.
 
 # %%
+# %matplotlib inline
 import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -67,9 +68,11 @@ assert report["test_accuracy"] >= 0.99 and low < report["test_accuracy"] < high
 # %%
 print(format_report(report, net.classes))
 C = np.array(report["confusion_matrix"])
-precision = np.diag(C) / C.sum(axis=0)
-recall = np.diag(C) / C.sum(axis=1)
+precision = np.diag(C) / C.sum(axis=0)                  # column sums: how often each digit was answered
+recall = np.diag(C) / C.sum(axis=1)                     # row sums: how often each digit was shown
 f1 = 2 * precision * recall / (precision + recall)
+assert np.allclose(precision, [row["precision"] for row in report["per_class"]])
+assert np.allclose(recall, [row["recall"] for row in report["per_class"]])
 assert np.allclose(f1, [row["f1"] for row in report["per_class"]])
 assert np.isclose(report["macro_f1"], f1.mean())
 
@@ -90,15 +93,19 @@ print(f"most frequent confusion: {worst[0]} read as {worst[1]}, {off_diagonal.ma
 # %% [markdown]
 # ## The most confident mistakes
 #
-# A mistake made at 51% is forgivable; one made at 99% tells us where the network's picture of
-# a digit is wrong, or where the label itself is doubtful (MNIST has a few).
+# A mistake made at 51% is forgivable; one made with the network's full confidence tells us
+# where its picture of a digit is wrong, or where the label itself is doubtful (MNIST has a
+# few). This model was trained with label smoothing (tutorial 3), which keeps its
+# probabilities below about 93% even when it is right, so "full confidence" here is about 90%.
 
 # %%
 probs = net.predict_proba(mnist.x_test)                 # (10000, 10)
 predicted = probs.argmax(axis=1)
 wrong = np.flatnonzero(predicted != mnist.y_test)
 assert len(wrong) == total - correct
-order = wrong[np.argsort(-probs[wrong].max(axis=1))][:8]
+order = wrong[np.argsort(-probs[wrong].max(axis=1))][:8]      # the most confident first
+shown = probs[order].max(axis=1)
+assert np.all(np.diff(shown) <= 0) and shown[0] == probs[wrong].max()
 fig, axes = plt.subplots(1, 8, figsize=(12, 2))
 for ax, i in zip(axes, order):
     ax.imshow(mnist.x_test[i].reshape(28, 28), cmap="gray")
@@ -145,8 +152,9 @@ ink = np.clip((ink - floor) / (1 - floor), 0, 1)
 rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
 crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
 scale = preprocess.MNIST_BOX / max(crop.shape)
-small = preprocess._resize(preprocess._thicken(crop, mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1],
-                                               scale), scale)
+thick = preprocess._thicken(crop, mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], scale)
+print("strokes thickened before shrinking:", thick is not crop, "(this pen is wide enough)" * (thick is crop))
+small = preprocess._resize(thick, scale)
 field = preprocess._centre_by_mass(small)
 stages = {"photo": gray, "1. ink, light on dark": ink, "2. threshold": mask, "   cropped": crop,
           "3. 20x20 box": small, "4. centred 28x28": field}
@@ -199,7 +207,8 @@ fresh = dn.build_mlp(dn.Architecture(784, (1024, 1024), 10), np.random.default_r
 W0 = fresh.layers[0].params["W"]
 fig, axes = plt.subplots(1, 8, figsize=(12, 1.8))
 for k, ax in enumerate(axes):
-    ax.imshow(W0[:, k].reshape(28, 28), cmap="RdBu_r")
+    w = W0[:, k].reshape(28, 28)
+    ax.imshow(w, cmap="RdBu_r", vmin=-np.abs(w).max(), vmax=np.abs(w).max())   # white is 0
     ax.axis("off")
 plt.suptitle("8 units at random initialisation")
 plt.show()
@@ -231,8 +240,9 @@ for i, h in enumerate(hidden, start=1):
 one = mnist.x_test[mnist.y_test == 1][:1]               # a "1" from the test set, for contrast
 _, hidden_one = net.activations(one)
 plt.figure(figsize=(8, 2.5))
-plt.plot(hidden[1][0, :200], label='our "7"')
-plt.plot(hidden_one[1][0, :200], label='a test "1"', alpha=0.7)
+units = np.arange(200)
+plt.vlines(units - 0.2, 0, hidden[1][0, :200], label='our "7"')
+plt.vlines(units + 0.2, 0, hidden_one[1][0, :200], color="tab:orange", label='a test "1"')
 plt.xlabel("unit of the second hidden layer (first 200)")
 plt.ylabel("activation")
 plt.legend()

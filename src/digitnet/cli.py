@@ -44,12 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="named configuration (default: quick); flags below override it")
     _config_flags(train)
     train.add_argument("--data-dir", type=Path,
-                       help="folder holding the IDX files, or a labelled CSV file (Kaggle's train.csv)")
+                       help="folder holding the IDX files, a labelled CSV file (Kaggle's train.csv), or a "
+                            "folder of your own pictures in class subfolders (0/ 1/ ... 9/)")
     train.add_argument("--out", type=Path, help="output folder (default runs/<preset>-<time>)")
     train.add_argument("--checkpoint-every", type=int, metavar="N",
                        help="write OUT/checkpoint.npz every N epochs (Ctrl-C always writes one)")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR",
                        help="continue the run in RUN_DIR from its checkpoint, up to --epochs")
+    train.add_argument("--init", type=Path, metavar="MODEL",
+                       help="start from this model file's weights with a fresh optimizer: fine-tune a "
+                            "shipped model on your own pictures, or go on from a finished run's model.npz")
     train.add_argument("--no-plots", action="store_true", help="skip writing the PNG plots")
     train.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
 
@@ -116,7 +120,9 @@ def _config_flags(parser) -> None:
 
 def _data_flags(parser, dataset_help="mnist or fashion-mnist (default: the model's)"):
     parser.add_argument("--dataset", choices=sorted(DATASETS), help=dataset_help)
-    parser.add_argument("--data-dir", type=Path, help="folder holding the IDX files")
+    parser.add_argument("--data-dir", type=Path,
+                        help="folder holding the IDX files, a labelled CSV file, or a folder of your own "
+                             "pictures in class subfolders (0/ 1/ ... 9/)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,6 +198,14 @@ def cmd_train(args) -> int:
     else:
         config = _config_from_args(args)
         out = args.out or default_dir(args.preset)
+    model = None
+    if args.init is not None:
+        from .modelfile import load_model
+
+        if args.resume:
+            raise ConfigError("--init starts from a model's weights; --resume continues a checkpoint: "
+                              "give one of them")
+        model, _ = load_model(args.init)
     stop = StopRequests(_printer(True))  # to stderr
     hooks = [StopOnRequest(stop)]
     if sys.stderr.isatty() and not args.json:
@@ -200,7 +214,7 @@ def cmd_train(args) -> int:
     try:
         run = train_run(config, out, data_dir=args.data_dir, hooks=hooks, resume=checkpoint,
                         checkpoint_every=args.checkpoint_every, log=_printer(args.json),
-                        plots=not args.no_plots)
+                        plots=not args.no_plots, model=model)
         stop.restore()
     except TrainingInterrupted as err:
         status = 128 + stop.signal_number
@@ -227,11 +241,20 @@ def cmd_train(args) -> int:
 
 def _load_model_and_data(model_path: Path, dataset: str | None, data_dir: Path | None):
     from .csvdata import is_csv
+    from .folders import is_picture_folder
     from .modelfile import load_model
 
     model, meta = load_model(model_path)
     if data_dir is not None and is_csv(data_dir):
         return model, meta, _labelled_csv(data_dir, model.n_features_in)
+    if data_dir is not None and is_picture_folder(data_dir):   # my-digits/0/*.png ... 9/*.png
+        from .data import test_only_dataset
+        from .folders import read_picture_folder
+
+        pictures = read_picture_folder(data_dir)
+        for line in pictures.skipped:
+            print(f"digitnet: skipped {line}", file=sys.stderr)
+        return model, meta, test_only_dataset(data_dir.name, str(data_dir), pictures.images, pictures.labels)
     name = dataset or meta.get("dataset", "mnist")
     if name not in DATASETS:
         raise DataError(f"{model_path} was trained on {name}: give labelled test data with "
@@ -243,16 +266,13 @@ def _load_model_and_data(model_path: Path, dataset: str | None, data_dir: Path |
 def _labelled_csv(path: Path, n_features: int):
     """A labelled CSV file (mnist_test.csv, Kaggle's train.csv) as a test-only Dataset."""
     from .csvdata import read_digits_csv
-    from .data import Dataset
+    from .data import test_only_dataset
 
     table = read_digits_csv(path, n_features)
     if table.labels is None:
         raise DataError(f"{path}: no label column (Kaggle's test.csv has none): evaluating needs the "
                         "true labels; to predict them, use digitnet predict MODEL FILE --submission OUT.csv")
-    classes, indices = np.unique(table.labels, return_inverse=True)
-    empty = table.images[:0]
-    return Dataset(name=path.name, x_train=empty, y_train=indices[:0], x_val=empty, y_val=indices[:0],
-                   x_test=table.images, y_test=indices, classes=tuple(classes.tolist()), source=str(path))
+    return test_only_dataset(path.name, str(path), table.images, table.labels)
 
 
 def cmd_evaluate(args) -> int:

@@ -221,33 +221,20 @@ def csv_dataset(path: str | Path, validation_size: int = 5000, train_limit: int 
                 test_fraction: float = 0.1, split_seed: int = 0):
     """A labelled CSV file (Kaggle's ``train.csv``, ``mnist_train.csv``) as a :class:`~digitnet.data.Dataset`.
 
-    Such a file has no test set of its own, so ``test_fraction`` of its rows
-    (a seeded permutation, 10% by default) are held out as one, never seen in
-    training or model selection; ``validation_size`` rows of the rest are the
-    validation set. Classes are the sorted distinct labels.
+    Split by :func:`digitnet.data.labelled_dataset`: ``test_fraction`` of the
+    rows held out as a test set, ``validation_size`` of the rest validate.
 
     Raises
     ------
     DataError
         As :func:`read_digits_csv`; no label column; too few rows for the split.
     """
-    from .data import Dataset
+    from .data import labelled_dataset
 
     path = Path(path)
     table = read_digits_csv(path)
     if table.labels is None:
         raise DataError(f"{path}: no label column (Kaggle's test.csv has none): training needs labelled "
                         "rows, such as Kaggle's train.csv")
-    n = len(table.images)
-    n_test = max(1, round(test_fraction * n))
-    if n - n_test - validation_size < 1:
-        raise DataError(f"{path}: {n:,} rows cannot hold {n_test:,} test and {validation_size:,} validation "
-                        "rows and still train: lower --validation-size")
-    classes, indices = np.unique(table.labels, return_inverse=True)
-    order = np.random.default_rng(split_seed).permutation(n)
-    test, val, train = (np.sort(part) for part in np.split(order, [n_test, n_test + validation_size]))
-    if train_limit is not None:
-        train = train[:train_limit]
-    return Dataset(name=path.name, x_train=table.images[train], y_train=indices[train],
-                   x_val=table.images[val], y_val=indices[val], x_test=table.images[test],
-                   y_test=indices[test], classes=tuple(classes.tolist()), source=str(path))
+    return labelled_dataset(path.name, str(path), table.images, table.labels, validation_size,
+                            train_limit, test_fraction, split_seed)

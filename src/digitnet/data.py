@@ -26,6 +26,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -322,3 +323,46 @@ def load_dataset(
         classes=info.classes,
         source=str(folder),
     )
+
+
+def labelled_dataset(name: str, source: str, images: np.ndarray, labels: Any,
+                     validation_size: int = 5000, train_limit: int | None = None,
+                     test_fraction: float = 0.1, split_seed: int = 0) -> Dataset:
+    """Split one labelled set (a CSV file, a folder of pictures) into train, validation and test.
+
+    Such a set has no test part of its own, so ``test_fraction`` of it (a
+    seeded permutation) is held out as one, never seen in training or model
+    selection; ``validation_size`` of the rest validate. Classes are the
+    sorted distinct labels.
+
+    Parameters
+    ----------
+    images : ndarray, shape (n, n_features)
+    labels : array-like, shape (n,)
+
+    Raises
+    ------
+    DataError
+        Too few examples for the split.
+    """
+    n = len(images)
+    n_test = max(1, round(test_fraction * n))
+    if n - n_test - validation_size < 1:
+        raise DataError(f"{source}: {n:,} examples cannot hold {n_test:,} test and {validation_size:,} "
+                        "validation examples and still train: lower --validation-size")
+    classes, indices = np.unique(np.asarray(labels), return_inverse=True)
+    order = np.random.default_rng(split_seed).permutation(n)
+    test, val, train = (np.sort(part) for part in np.split(order, [n_test, n_test + validation_size]))
+    if train_limit is not None:
+        train = train[:train_limit]
+    return Dataset(name=name, x_train=images[train], y_train=indices[train], x_val=images[val],
+                   y_val=indices[val], x_test=images[test], y_test=indices[test],
+                   classes=tuple(classes.tolist()), source=source)
+
+
+def test_only_dataset(name: str, source: str, images: np.ndarray, labels: Any) -> Dataset:
+    """All of a labelled set as the test part (for evaluating a trained network on it)."""
+    classes, indices = np.unique(np.asarray(labels), return_inverse=True)
+    empty = images[:0]
+    return Dataset(name=name, x_train=empty, y_train=indices[:0], x_val=empty, y_val=indices[:0],
+                   x_test=images, y_test=indices, classes=tuple(classes.tolist()), source=source)

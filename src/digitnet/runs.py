@@ -16,6 +16,7 @@ tools read it back through :func:`read_run`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -25,12 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .api import evaluate_indices
+from .api import class_map, evaluate_indices
 from .config import TrainConfig
-from .csvdata import csv_dataset, is_csv
-from .data import Dataset, load_dataset
-from .errors import ConfigError
+from .csvdata import is_csv, read_digits_csv
+from .data import Dataset, labelled_dataset, load_dataset
+from .errors import ConfigError, DataError
 from .fileio import write_json
+from .folders import is_picture_folder, read_picture_folder
 from .hooks import Checkpointing, Hook
 from .metrics import format_report
 from .model import Network
@@ -75,7 +77,7 @@ class TrainedRun:
 def train_run(config: TrainConfig, out: str | Path, *, data: Dataset | None = None,
               data_dir: str | Path | None = None, hooks: Sequence[Hook] = (), resume=None,
               checkpoint_every: int | None = None, log: Callable[[str], None] | None = None,
-              plots: bool = True) -> TrainedRun:
+              plots: bool = True, model: Network | None = None) -> TrainedRun:
     """Train as ``config`` says, evaluate on the test set, and write the run folder ``out``.
 
     Parameters
@@ -92,6 +94,10 @@ def train_run(config: TrainConfig, out: str | Path, *, data: Dataset | None = No
     resume : Checkpoint, optional
     log : callable, optional
         Receives the human-readable lines (what is trained, each epoch, the report).
+    model : Network, optional
+        Start from this network's weights (``digitnet train --init MODEL``:
+        fine-tuning) with a fresh optimizer; the data's labels must be among
+        its classes.
 
     Raises
     ------
@@ -100,12 +106,14 @@ def train_run(config: TrainConfig, out: str | Path, *, data: Dataset | None = No
     """
     say = log or (lambda line: None)
     out = Path(out)
-    if data is None and data_dir is not None and is_csv(data_dir):
-        data = csv_dataset(data_dir, config.validation_size, train_limit=config.train_limit)
-        say(f"{data_dir} has no test set of its own: {len(data.x_test):,} of its rows are held out as one")
+    if data is None and data_dir is not None and (is_csv(data_dir) or is_picture_folder(data_dir)):
+        data = own_data(config, Path(data_dir), say)
     if data is None:
         data = load_dataset(config.dataset, data_dir, config.validation_size, train_limit=config.train_limit)
-    sizes = "-".join(str(s) for s in (data.n_features, *config.hidden, len(data.classes)))
+    if model is not None:
+        data = onto_classes(data, model)
+    shape = model.sizes if model is not None else (data.n_features, *config.hidden, len(data.classes))
+    sizes = "-".join(str(s) for s in shape)
     batch = "full batch" if config.batch_size == 0 else f"batch {config.batch_size}"
     say(f"digitnet {__version__}: training {sizes} on {data.name} "
         f"({len(data.x_train):,} train, {len(data.x_val):,} validation images from {data.source})")
@@ -115,7 +123,7 @@ def train_run(config: TrainConfig, out: str | Path, *, data: Dataset | None = No
         done = resume.meta["state"]
         say(f"resuming from {resume.path}: epoch {done['epoch']}, step {done['step']}")
     checkpoints = Checkpointing(checkpoint_path(out), checkpoint_every)
-    result = train(config, data, [checkpoints, *hooks], resume=resume, log=log)
+    result = train(config, data, [checkpoints, *hooks], model=model, resume=resume, log=log)
     report, probs = evaluate_indices(result.model, data.x_test, data.y_test, data.classes)
     unit = "iterations" if config.batch_size == 0 else "epochs"
     say(f"trained in {result.train_seconds:.1f}s ({len(result.history)} {unit}"
@@ -125,6 +133,40 @@ def train_run(config: TrainConfig, out: str | Path, *, data: Dataset | None = No
     say(f"wrote {files[0]}, {out / HISTORY}" + (f" and {len(files) - 3} plots" if len(files) > 3 else ""))
     say(f"test accuracy: {100 * report['test_accuracy']:.2f}%")
     return TrainedRun(out, result, report, files)
+
+
+def own_data(config: TrainConfig, source: Path, say: Callable[[str], None]) -> Dataset:
+    """A labelled CSV file or a folder of pictures, split for training (see ``labelled_dataset``).
+
+    A set much smaller than the preset's validation size (5,000) validates on
+    a tenth of it instead, and says so.
+    """
+    if is_csv(source):
+        table = read_digits_csv(source)
+        if table.labels is None:
+            raise DataError(f"{source}: no label column (Kaggle's test.csv has none): training needs "
+                            "labelled rows, such as Kaggle's train.csv")
+        images, labels, what = table.images, list(table.labels), "rows"
+    else:
+        pictures = read_picture_folder(source)
+        for line in pictures.skipped:
+            say(f"skipped {line}")
+        images, labels, what = pictures.images, pictures.labels, "pictures"
+    validation = config.validation_size
+    if validation > 0.2 * len(images):
+        validation = round(0.1 * len(images))
+        say(f"{source}: validating on {validation:,} of its {len(images):,} {what} (a tenth; "
+            f"--validation-size sets it)")
+    data = labelled_dataset(source.name, str(source), images, labels, validation, config.train_limit)
+    say(f"{source} has no test set of its own: {len(data.x_test):,} of its {what} are held out as one")
+    return data
+
+
+def onto_classes(data: Dataset, model: Network) -> Dataset:
+    """``data`` with its labels as indices into ``model.classes``: fine-tuning keeps the network's classes."""
+    mapping = class_map(model, data.classes)   # InputError for a label the network does not know
+    return dataclasses.replace(data, y_train=mapping[data.y_train], y_val=mapping[data.y_val],
+                               y_test=mapping[data.y_test], classes=tuple(model.classes))
 
 
 def default_dir(preset: str) -> Path:

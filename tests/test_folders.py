@@ -1,0 +1,102 @@
+"""Folders of one's own pictures: read like `predict` reads them, trained on, fine-tuned, evaluated."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import digitnet as dn
+from digitnet.errors import DataError
+from digitnet.folders import is_picture_folder, read_picture_folder
+from digitnet.preprocess import image_to_input
+
+from conftest import MNIST_DIR, REPO
+from drawing import photo_of
+
+
+@pytest.fixture(scope="module")
+def test_digits():
+    return dn.load_dataset("mnist", MNIST_DIR, validation_size=0, splits=("test",))
+
+
+def make_folder(folder, digits, per_class, start=0, seed=0):
+    """MNIST test digits dressed as photos, in 0/ ... 9/ subfolders."""
+    rng = np.random.default_rng(seed)
+    for digit in range(10):
+        (folder / str(digit)).mkdir(parents=True, exist_ok=True)
+        for i in np.flatnonzero(digits.y_test == digit)[start:start + per_class]:
+            photo = photo_of(digits.x_test[i].reshape(28, 28), rng, dark_on_light=bool(rng.integers(2)))
+            photo.save(folder / str(digit) / f"{i}.png")
+    return folder
+
+
+def digitnet(*args):
+    return subprocess.run([sys.executable, "-m", "digitnet", *map(str, args)], capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_pictures_are_read_exactly_as_predict_reads_them(tmp_path, test_digits):
+    folder = make_folder(tmp_path / "mine", test_digits, 2)
+    (folder / "3" / "notes.txt").write_text("not a picture, not looked at")
+    (folder / "5" / "broken.png").write_bytes(b"not a png")
+    (folder / "empty").mkdir()
+    assert is_picture_folder(folder) and not is_picture_folder(MNIST_DIR)
+    pictures = read_picture_folder(folder)
+    assert pictures.images.shape == (20, 784) and pictures.images.dtype == np.uint8
+    assert sorted(set(pictures.labels)) == list(range(10))          # folder names as integers
+    first = sorted((folder / "0").glob("*.png"))[0]
+    np.testing.assert_array_equal(pictures.images[0], np.round(image_to_input(first) * 255))
+    assert len(pictures.skipped) == 1 and "broken.png" in pictures.skipped[0]   # the others kept
+
+
+def test_any_class_names_and_clear_errors(tmp_path, test_digits):
+    folder = tmp_path / "named"
+    for name, digit in (("cat", 3), ("dog", 8)):
+        (folder / name).mkdir(parents=True)
+        photo_of(test_digits.x_test[test_digits.y_test == digit][0].reshape(28, 28),
+                 np.random.default_rng(0)).save(folder / name / "a.jpg")
+    assert read_picture_folder(folder).labels == ["cat", "dog"]
+    with pytest.raises(DataError, match="no class subfolders with pictures"):
+        read_picture_folder(tmp_path / "named" / "cat")
+    (tmp_path / "bad" / "1").mkdir(parents=True)
+    (tmp_path / "bad" / "1" / "x.png").write_bytes(b"junk")
+    with pytest.raises(DataError, match="none of its pictures could be read"):
+        read_picture_folder(tmp_path / "bad")
+
+
+def test_a_folder_of_200_pictures_fine_tunes_a_shipped_model(tmp_path, test_digits):
+    mine = make_folder(tmp_path / "mine", test_digits, 20)                  # 200 pictures
+    held_out = make_folder(tmp_path / "held-out", test_digits, 10, start=100, seed=1)
+    shipped = REPO / "models" / "mnist-best.npz"
+    before = digitnet("evaluate", shipped, "--data-dir", held_out, "--json")
+    assert before.returncode == 0, before.stderr
+    run = tmp_path / "tuned"
+    tuned = digitnet("train", "--init", shipped, "--data-dir", mine, "--epochs", 5, "--lr", "1e-4",
+                     "--out", run, "--no-plots", "--json")
+    assert tuned.returncode == 0, tuned.stderr
+    assert "validating on 20 of its 200 pictures" in tuned.stderr
+    history = json.loads(tuned.stdout.splitlines()[-1])["history"]
+    assert history[0]["train_accuracy"] > 0.9          # it started from the shipped weights, not random ones
+    network, meta = dn.load_model(run / "model.npz")
+    original, _ = dn.load_model(shipped)
+    assert network.classes == list(range(10)) and network.sizes == original.sizes
+    assert not np.array_equal(network.parameters()[0], original.parameters()[0])
+    assert len(network.history) == 5                                       # this run's record
+    after = digitnet("evaluate", run / "model.npz", "--data-dir", held_out, "--json")
+    accuracy = [json.loads(r.stdout.splitlines()[-1])["test_accuracy"] for r in (before, after)]
+    assert accuracy[1] >= accuracy[0] - 0.03 and accuracy[1] > 0.9, accuracy
+
+
+def test_init_refuses_labels_the_network_does_not_know(tmp_path, test_digits):
+    folder = tmp_path / "letters"
+    for name in ("a", "b"):
+        (folder / name).mkdir(parents=True)
+        for k in range(6):
+            photo = photo_of(test_digits.x_test[k].reshape(28, 28), np.random.default_rng(k))
+            photo.save(folder / name / f"{k}.png")
+    result = digitnet("train", "--init", REPO / "models" / "mnist-best.npz", "--data-dir", folder,
+                      "--validation-size", 2, "--epochs", 1, "--out", tmp_path / "x", "--no-plots")
+    assert result.returncode != 0 and "do not include the data's class 'a'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

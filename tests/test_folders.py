@@ -87,6 +87,11 @@ def test_a_folder_of_200_pictures_fine_tunes_a_shipped_model(tmp_path, test_digi
     after = digitnet("evaluate", run / "model.npz", "--data-dir", held_out, "--json")
     accuracy = [json.loads(r.stdout.splitlines()[-1])["test_accuracy"] for r in (before, after)]
     assert accuracy[1] >= accuracy[0] - 0.03 and accuracy[1] > 0.9, accuracy
+    unplotted = digitnet("plot", run)                     # its test data is not a known dataset
+    assert unplotted.returncode != 0 and "trained on mine" in unplotted.stderr
+    plotted = digitnet("plot", run, "--data-dir", held_out)
+    assert plotted.returncode == 0, plotted.stderr
+    assert (run / "confusion.png").is_file() and (run / "misclassified.png").is_file()
 
 
 def test_init_refuses_labels_the_network_does_not_know(tmp_path, test_digits):

@@ -240,13 +240,19 @@ def cmd_train(args) -> int:
 
 
 def _load_model_and_data(model_path: Path, dataset: str | None, data_dir: Path | None):
-    from .csvdata import is_csv
-    from .folders import is_picture_folder
     from .modelfile import load_model
 
     model, meta = load_model(model_path)
+    return model, meta, _test_data(model, meta, str(model_path), dataset, data_dir)
+
+
+def _test_data(model, meta: dict, what: str, dataset: str | None, data_dir: Path | None):
+    """The labelled data to judge ``model`` on: a CSV file, a picture folder, or a dataset's test split."""
+    from .csvdata import is_csv
+    from .folders import is_picture_folder
+
     if data_dir is not None and is_csv(data_dir):
-        return model, meta, _labelled_csv(data_dir, model.n_features_in)
+        return _labelled_csv(data_dir, model.n_features_in)
     if data_dir is not None and is_picture_folder(data_dir):   # my-digits/0/*.png ... 9/*.png
         from .data import test_only_dataset
         from .folders import read_picture_folder
@@ -254,13 +260,12 @@ def _load_model_and_data(model_path: Path, dataset: str | None, data_dir: Path |
         pictures = read_picture_folder(data_dir)
         for line in pictures.skipped:
             print(f"digitnet: skipped {line}", file=sys.stderr)
-        return model, meta, test_only_dataset(data_dir.name, str(data_dir), pictures.images, pictures.labels)
+        return test_only_dataset(data_dir.name, str(data_dir), pictures.images, pictures.labels)
     name = dataset or meta.get("dataset", "mnist")
     if name not in DATASETS:
-        raise DataError(f"{model_path} was trained on {name}: give labelled test data with "
-                        "--data-dir FILE.csv, or --dataset mnist")
-    data = load_dataset(name, data_dir, validation_size=0, splits=("test",))   # the test set only
-    return model, meta, data
+        raise DataError(f"{what} was trained on {name}: give labelled test data with "
+                        "--data-dir FILE.csv or a folder of pictures, or --dataset mnist")
+    return load_dataset(name, data_dir, validation_size=0, splits=("test",))   # the test set only
 
 
 def _labelled_csv(path: Path, n_features: int):
@@ -359,8 +364,7 @@ def cmd_plot(args) -> int:
     from .runs import read_run
 
     run = read_run(args.run_dir)
-    name = args.dataset or run.meta.get("dataset", "mnist")
-    data = load_dataset(name, args.data_dir, validation_size=0, splits=("test",))
+    data = _test_data(run.model, run.meta, str(args.run_dir), args.dataset, args.data_dir)
     report, probs = evaluate_indices(run.model, data.x_test, data.y_test, data.classes)
     config = run.meta.get("config", {})
     every = config.get("log_every", 1) if config.get("batch_size") == 0 else 1

@@ -65,7 +65,12 @@ def test_the_label_column_is_found_by_its_name_and_other_sizes_work(tmp_path):
 
 @pytest.mark.parametrize("content, words", [
     ("label,pixel0,pixel1\n1,0,0\n2,5,x\n", "line 3, column 3 (pixel1): 'x' is not a whole number"),
-    ("label,pixel0,pixel1\n1,0,0\n2,0.5,0\n", "line 3, column 2 (pixel0): '0.5' is not a whole number"),
+    ("label,pixel0,pixel1\n1,0,0\n2,0.5,0\n", "line 3, column 2 (pixel0): 0.5 is not a whole number"),
+    ("label,pixel0,pixel1\n0.5,0.25,0\n", "not a whole number (pixels scaled to 0-1? multiply them by 255)"),
+    ("label,pixel0,pixel1\n1,0,0\n\n\n2,5,300\n", "line 5, column 3 (pixel1): pixel value 300 outside 0-255"),
+    ("label,pixel0,pixel1\n1,0,0\n,,\n", "line 3: no values, only separators"),
+    ("label,pixel0,pixel1\n1,0,0\n   \n", "line 3: no values, only spaces"),
+    ("label,pixel0,pixel1\n1,0,0\n2,1e30,0\n", "pixel value 1e+30 outside 0-255"),
     ("label,pixel0,pixel1\n1,0,0\n2,5\n", "line 3: 2 values, expected 3"),
     ("label,pixel0,pixel1\n1,0,0\n2,5,0,0\n", "line 3: 4 values, expected 3"),
     ("label,pixel0,pixel1\n1,0,0\n2,256,0\n", "line 3, column 2 (pixel0): pixel value 256 outside 0-255"),
@@ -75,7 +80,7 @@ def test_the_label_column_is_found_by_its_name_and_other_sizes_work(tmp_path):
     ("label,pixel0,pixel1\n", "no data rows after the header"),
     ("label\n1\n", "names no pixel columns"),
     ("1,2,3\n", "3 values a row and no header"),
-    ("7,0,0,0,\n", "line 1, column 5: '' is not a whole number"),
+    ("7,0,,0,0\n", "line 1, column 3: '' is not a whole number"),
 ])
 def test_broken_files_are_one_line_errors_naming_line_and_column(tmp_path, content, words):
     path = tmp_path / "broken.csv"
@@ -181,3 +186,48 @@ def test_csv_dataset_splits_are_disjoint_and_seeded(tmp_path, rows):
     assert list(d.classes) == sorted(set(labels.tolist()))
     with pytest.raises(DataError, match="lower --validation-size"):
         csv_dataset(path, validation_size=60)
+
+
+@pytest.mark.parametrize("variant", ["semicolons", "quoted", "trailing-comma", "pandas-index", "floats",
+                                     "blank-lines", "upper-case-gz"])
+def test_csv_files_as_other_tools_write_them(tmp_path, rows, variant):
+    images, labels = rows[0][:5], rows[1][:5]
+    header = ["label"] + [f"pixel{i}" for i in range(784)]
+    table = [[str(v) for v in (label, *image)] for label, image in zip(labels, images)]
+    sep, name = ",", "train.csv"
+    if variant == "semicolons":
+        sep = ";"
+    if variant == "quoted":                                 # R's write.csv
+        header = [f'"{h}"' for h in header]
+    if variant == "trailing-comma":
+        header, table = header + [""], [row + [""] for row in table]
+    if variant == "pandas-index":                           # df.to_csv() without index=False
+        header, table = [""] + header, [[str(i)] + row for i, row in enumerate(table)]
+    if variant == "floats":                                 # df.astype(float).to_csv()
+        table = [[f"{float(v):.1f}" for v in row] for row in table]
+    lines = [sep.join(header)] + [sep.join(row) for row in table]
+    if variant == "blank-lines":
+        lines = ["", lines[0], "", *lines[1:3], "", *lines[3:]]
+    text = "\n".join(lines) + "\n"
+    path = tmp_path / name
+    if variant == "upper-case-gz":
+        path = tmp_path / "TRAIN.CSV.GZ"
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text)
+    digits = read_digits_csv(path)
+    np.testing.assert_array_equal(digits.images, images)
+    np.testing.assert_array_equal(digits.labels, labels)
+
+
+def test_predict_names_file_lines_and_guards_its_input(tmp_path, rows):
+    images = rows[0][:3]
+    path = tmp_path / "test.csv"
+    path.write_text(HEADER + "\n\n" + "\n".join(",".join(map(str, r)) for r in images.tolist()) + "\n")
+    result = digitnet("predict", MODEL, path, "--json")
+    assert result.returncode == 0, result.stderr
+    names = [p["image"] for p in json.loads(result.stdout.splitlines()[-1])["predictions"]]
+    assert names == [f"{path} line {n}" for n in (3, 4, 5)]          # the blank line 2 is not a row
+    same = digitnet("predict", MODEL, path, "--submission", path)
+    assert same.returncode != 0 and "overwrite its own input" in same.stderr
+    assert path.read_text().startswith("pixel0")                     # untouched

@@ -105,3 +105,46 @@ def test_init_refuses_labels_the_network_does_not_know(tmp_path, test_digits):
                       "--validation-size", 2, "--epochs", 1, "--out", tmp_path / "x", "--no-plots")
     assert result.returncode != 0 and "do not include the data's class 'a'" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_folder_details_users_run_into(tmp_path, test_digits):
+    folder = make_folder(tmp_path / "some", test_digits, 3)
+    for digit in ("0", "2", "3", "4", "5", "6", "8", "9"):
+        for picture in (folder / digit).iterdir():
+            picture.unlink()
+        (folder / digit).rmdir()                            # only 1/ and 7/ left
+    (folder / ".ipynb_checkpoints").mkdir()                 # Jupyter leaves these around
+    next((folder / "1").iterdir()).rename(folder / ".ipynb_checkpoints" / "copy.png")
+    shipped = REPO / "models" / "mnist-best.npz"
+    result = digitnet("evaluate", shipped, "--data-dir", folder)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()
+            if line.strip()[:1] in "17" and len(line.split()) == 11}
+    assert rows["7"][7] == "3" and rows["1"][1] == "2"     # labelled by the model's classes
+    judged = digitnet("evaluate", shipped, "--data-dir", folder, "--json")
+    report = json.loads(judged.stdout.splitlines()[-1])
+    assert report["total"] == 5 and report["macro_f1"] == report["test_accuracy"] == 1.0
+    (folder / "unknown").mkdir()
+    (folder / "7" / next(p.name for p in (folder / "7").iterdir())).rename(folder / "unknown" / "x.png")
+    refused = digitnet("evaluate", shipped, "--data-dir", folder)
+    assert refused.returncode != 0 and "data's class 'unknown'" in refused.stderr
+    assert digitnet("predict", shipped, folder).stderr.strip().endswith("e.g. " + str(folder) + "/*.png")
+
+
+def test_init_records_the_network_so_the_run_resumes(tmp_path, test_digits):
+    mine = make_folder(tmp_path / "mine", test_digits, 6)
+    shipped = REPO / "models" / "mnist-best.npz"
+    run = tmp_path / "run"
+    refused = digitnet("train", "--init", shipped, "--hidden", 32, "--data-dir", mine, "--out", run)
+    assert refused.returncode != 0 and "drop --hidden" in refused.stderr
+    first = digitnet("train", "--init", shipped, "--data-dir", mine, "--epochs", 2, "--checkpoint-every", 1,
+                     "--validation-size", 12, "--out", run, "--no-plots")
+    assert first.returncode == 0, first.stderr
+    assert "validating on" not in first.stdout and "42 train, 12 validation" in first.stdout
+    network, meta = dn.load_model(run / "model.npz")
+    assert meta["config"]["hidden"] == [1024, 1024] and meta["config"]["dropout"] == 0.5
+    resumed = digitnet("train", "--resume", run, "--epochs", 3, "--data-dir", mine, "--no-plots")
+    assert resumed.returncode == 0, resumed.stderr
+    from_run = digitnet("train", "--init", run, "--data-dir", mine, "--epochs", 1, "--out", tmp_path / "more",
+                        "--no-plots")
+    assert from_run.returncode == 0, from_run.stderr

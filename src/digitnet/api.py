@@ -145,11 +145,14 @@ def class_map(model: Network, classes: Sequence) -> np.ndarray:
         If the model does not know one of the classes (it was trained on other labels).
     """
     known = {c: i for i, c in enumerate(model.classes)}
-    missing = [c for c in classes if c not in known]
+    # Folder names are strings: "7" is the network's 7 when no class is spelled "7" itself.
+    spelled = {str(c): i for i, c in enumerate(model.classes)}
+    found = [known.get(c, spelled.get(str(c))) for c in classes]
+    missing = [c for c, i in zip(classes, found) if i is None]
     if missing:
         raise InputError(f"the network's classes {list(model.classes)[:12]} do not include the "
                          f"data's class {missing[0]!r}: it was trained on other labels")
-    return np.array([known[c] for c in classes], dtype=np.int64)
+    return np.array(found, dtype=np.int64)
 
 
 def arrays_dataset(X: Any, y: Any, validation_data: tuple[Any, Any] | None = None,

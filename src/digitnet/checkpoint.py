@@ -198,7 +198,8 @@ def restore(checkpoint: Checkpoint, trainer: Any) -> None:
     if expected.get("dataset") != actual["dataset"] or expected.get("n_train") != actual["n_train"]:
         raise CheckpointError(f"{checkpoint.path}: made for {expected.get('dataset')} with "
                               f"{expected.get('n_train')} training images, not "
-                              f"{actual['dataset']} with {actual['n_train']}")
+                              f"{actual['dataset']} with {actual['n_train']} (give the run's own "
+                              "--data-dir)")
     named = trainer.model.named_parameters()
     if {n for n, _ in named} != set(checkpoint.params):
         raise CheckpointError(f"{checkpoint.path}: its layers do not match this run's network")

@@ -186,6 +186,17 @@ def _resume_config(args):
     return config.validate(), checkpoint
 
 
+def _describing(config: TrainConfig, model) -> TrainConfig:
+    """``config`` with the layers of ``model``, so that the run's record (and ``--resume``) rebuild it."""
+    from .layers import Dense, Dropout
+
+    rates = [(i, layer.p) for i, layer in enumerate(model.layers) if isinstance(layer, Dropout)]
+    first_dense = next(i for i, layer in enumerate(model.layers) if isinstance(layer, Dense))
+    return dataclasses.replace(config, hidden=tuple(model.sizes[1:-1]), dtype=model.dtype.name,
+                               input_dropout=next((p for i, p in rates if i < first_dense), 0.0),
+                               dropout=next((p for i, p in rates if i > first_dense), 0.0))
+
+
 def cmd_train(args) -> int:
     from .hooks import ProgressBar, StopOnRequest
     from .runs import default_dir, train_run
@@ -205,7 +216,14 @@ def cmd_train(args) -> int:
         if args.resume:
             raise ConfigError("--init starts from a model's weights; --resume continues a checkpoint: "
                               "give one of them")
-        model, _ = load_model(args.init)
+        shape = [flag for flag in ("hidden", "dropout", "input_dropout", "dtype")
+                 if getattr(args, flag) is not None]
+        if shape:
+            raise ConfigError(f"--init takes the network from {args.init}: drop "
+                              + ", ".join("--" + flag.replace("_", "-") for flag in shape))
+        init = args.init / "model.npz" if args.init.is_dir() else args.init   # a run folder
+        model, _ = load_model(init)
+        config = _describing(config, model)
     stop = StopRequests(_printer(True))  # to stderr
     hooks = [StopOnRequest(stop)]
     if sys.stderr.isatty() and not args.json:
@@ -214,7 +232,8 @@ def cmd_train(args) -> int:
     try:
         run = train_run(config, out, data_dir=args.data_dir, hooks=hooks, resume=checkpoint,
                         checkpoint_every=args.checkpoint_every, log=_printer(args.json),
-                        plots=not args.no_plots, model=model)
+                        plots=not args.no_plots, model=model,
+                        auto_validation=getattr(args, "validation_size", None) is None)
         stop.restore()
     except TrainingInterrupted as err:
         status = 128 + stop.signal_number
@@ -291,12 +310,12 @@ def cmd_evaluate(args) -> int:
     else:
         print(f"{args.model}: {'-'.join(map(str, model.sizes))} on the {data.name} "
               f"test set ({len(data.x_test):,} images)")
-        print(format_report(report, data.classes))
+        print(format_report(report, model.classes))   # the report's indices are the model's classes
     return 0
 
 
 def cmd_predict(args) -> int:
-    from .csvdata import is_csv, read_digits_csv
+    from .csvdata import data_lines, is_csv, read_digits_csv
     from .modelfile import load_model
     from .preprocess import image_to_input
 
@@ -308,10 +327,12 @@ def cmd_predict(args) -> int:
     for path in args.images:
         if is_csv(path):   # one image per row: pixels as the network takes them, no preprocessing
             table = read_digits_csv(path, model.n_features_in)
-            names += [f"{path} line {i + 1 + table.header}" for i in range(len(table.images))]
+            names += [f"{path} line {line}" for line in data_lines(path, table.skip)]
             rows += list(table.images.astype(np.float32) / 255)
             pictures += [None] * len(table.images)
         else:
+            if path.is_dir():
+                raise ConfigError(f"{path}: is a folder; give the pictures in it, e.g. {path}/*.png")
             names.append(str(path))
             rows.append(image_to_input(path))
             pictures.append(path)
@@ -341,6 +362,8 @@ def _submission(model, args) -> int:
     if len(args.images) != 1 or not is_csv(args.images[0]):
         raise ConfigError("--submission writes one row per image of one CSV file: give exactly one "
                           "CSV file, e.g. digitnet predict MODEL test.csv --submission submission.csv")
+    if args.submission.resolve() == args.images[0].resolve():
+        raise ConfigError(f"{args.submission}: the submission would overwrite its own input")
     table = read_digits_csv(args.images[0], model.n_features_in)
     labels = model.predict(table.images)
     write_submission(args.submission, labels)

@@ -20,6 +20,7 @@ the column.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
@@ -47,12 +48,15 @@ class CsvDigits:
     labels : ndarray of int64, shape (n,), or None
     header : bool
         Whether the file starts with a header row.
+    skip : int
+        Lines before the first data row (:func:`data_lines` gives each row's line).
     """
 
     path: Path
     images: np.ndarray
     labels: np.ndarray | None
     header: bool
+    skip: int = 0
 
 
 def is_csv(path: str | Path) -> bool:
@@ -63,6 +67,11 @@ def is_csv(path: str | Path) -> bool:
 
 def read_digits_csv(path: str | Path, n_features: int | None = None) -> CsvDigits:
     """Read a digits CSV file in either layout (see the module docstring).
+
+    Also taken as they come: ``;`` or tab separators, quoted cells, a
+    byte-order mark, CRLF line ends, blank lines, a trailing separator on
+    every row, pandas' unnamed index column, and whole numbers written as
+    floats (``5.0``).
 
     Parameters
     ----------
@@ -88,51 +97,112 @@ def read_digits_csv(path: str | Path, n_features: int | None = None) -> CsvDigit
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    first = _first_line(path)
-    if first is None:
+    found = _first_line(path)
+    if found is None:
         raise DataError(f"{path}: empty file, no rows")
-    cells = [cell.strip() for cell in first.split(",")]
+    first, first_index = found
+    delimiter = next((d for d in (",", ";", "\t") if d in first), ",")
+    cells = [cell.strip().strip('"').strip() for cell in first.split(delimiter)]
     header = any(cell and not _is_number(cell) for cell in cells)   # words, not a missing value
-    if header:
-        names = [cell.lower() for cell in cells]
-        label_column = names.index("label") if "label" in names else None
-        n_columns = len(names)
+    columns = list(range(len(cells)))
+    if len(cells) > 1 and cells[-1] == "":            # every row ends with a separator
+        columns.pop()
+    if header and len(columns) > 1 and (cells[0] == "" or cells[0].lower().startswith("unnamed")):
+        columns.pop(0)                                  # pandas' index column
+    names = [cells[c].lower() for c in columns] if header else None
+    if names is not None:
+        label_at = names.index("label") if "label" in names else None
     else:
-        n_columns = len(cells)
-        label_column = _label_column_without_header(path, n_columns, n_features)
-    n_pixels = n_columns - (label_column is not None)
+        label_at = _label_column_without_header(path, len(columns), n_features)
+    n_pixels = len(columns) - (label_at is not None)
     if n_pixels < 1:
         raise DataError(f"{path}: the header names no pixel columns")
     if n_features is not None and n_pixels != n_features:
         raise DataError(f"{path}: rows hold {n_pixels} pixels, the network expects {n_features}")
-    try:
-        with warnings.catch_warnings():   # "input contained no data": said below, in one line
-            warnings.simplefilter("ignore", UserWarning)
-            # NumPy opens .gz itself; utf-8-sig drops the byte-order mark Excel writes.
-            values = np.loadtxt(path, delimiter=",", skiprows=int(header), dtype=np.int64, ndmin=2,
-                                encoding="utf-8-sig")
-    except ValueError:
-        raise _locate_problem(path, header, n_columns) from None
+    skip = first_index + 1 if header else first_index
+    layout = _Layout(path, delimiter, skip, columns, cells if header else None)
+    # usecols only when a column is dropped: without it NumPy also checks every row's length.
+    used = columns if len(columns) < len(cells) else None
+    values = None
+    for dtype in (np.int64, np.float64):   # integers parse twice as fast; "5.0" needs floats
+        try:
+            with warnings.catch_warnings(), _source(path) as source:   # "no data": said below, in one line
+                warnings.simplefilter("ignore", UserWarning)
+                values = np.loadtxt(source, delimiter=delimiter, skiprows=skip, usecols=used, ndmin=2,
+                                    dtype=dtype, quotechar='"', comments=None, encoding="utf-8-sig")
+            break
+        except ValueError:
+            continue
+    if values is None:
+        raise layout.problem()
     if values.size == 0:
         raise DataError(f"{path}: no data rows" + (" after the header" if header else ""))
-    if values.shape[1] != n_columns:   # every row agreed with each other, not with the first line
-        raise DataError(f"{path}: line {1 + int(header)}: {values.shape[1]} values, "
-                        f"the header has {n_columns}")
-    pixel_columns = [c for c in range(n_columns) if c != label_column]
-    # A slice (no copy) in the usual layouts, label first or absent.
-    if label_column is None:
+    whole = np.isfinite(values) & (values == np.round(values)) if values.dtype.kind == "f" else True
+    if not np.all(whole):
+        row, col = np.argwhere(~whole)[0]
+        scaled = " (pixels scaled to 0-1? multiply them by 255)" if np.nanmax(np.abs(values)) <= 1 else ""
+        raise DataError(f"{layout.where(row, col)}: {values[row, col]:g} is not a whole number{scaled}")
+    pixel_at = [i for i in range(len(columns)) if i != label_at]
+    if label_at is None:
         pixels = values
     else:
-        pixels = values[:, 1:] if label_column == 0 else values[:, pixel_columns]
+        pixels = values[:, 1:] if label_at == 0 else values[:, pixel_at]
     bad = (pixels < 0) | (pixels > 255)
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        column = pixel_columns[col]
-        raise DataError(f"{path}: line {row + 1 + int(header)}, column {column + 1}"
-                        f"{_column_name(first, column, header)}: pixel value {pixels[row, col]} "
-                        "outside 0-255")
-    labels = None if label_column is None else values[:, label_column].copy()
-    return CsvDigits(path, pixels.astype(np.uint8), labels, header)
+        value = pixels[row, col]
+        raise DataError(f"{layout.where(row, pixel_at[col])}: pixel value {value:g} outside 0-255")
+    labels = None if label_at is None else values[:, label_at].astype(np.int64)
+    return CsvDigits(path, pixels.astype(np.uint8), labels, header, skip)
+
+
+@dataclass
+class _Layout:
+    """Where the rows and cells of a file are, to name them in errors."""
+
+    path: Path
+    delimiter: str
+    skip: int                   # lines before the first data row
+    columns: list[int]          # the file's columns that are read
+    header: list[str] | None
+
+    def where(self, row: int, used_column: int) -> str:
+        """``path: line L, column C (name)`` for data row ``row`` and read column ``used_column``."""
+        column = self.columns[used_column]
+        name = f" ({self.header[column]})" if self.header and self.header[column] else ""
+        return f"{self.path}: line {data_lines(self.path, self.skip)[row]}, column {column + 1}{name}"
+
+    def problem(self) -> DataError:
+        """Read the file again with Python's csv module to find the first bad line and cell."""
+        width = max(self.columns) + 1
+        with _open_text(self.path) as f:
+            reader = csv.reader(f, delimiter=self.delimiter)
+            for number, row in enumerate(reader, start=1):
+                if number <= self.skip or not row:
+                    continue
+                if not any(cell.strip() for cell in row):
+                    what = "only separators" if len(row) > 1 else "only spaces"
+                    return DataError(f"{self.path}: line {number}: no values, {what}: delete the row")
+                if len(row) < width or (len(row) > width and any(c.strip() for c in row[width:])):
+                    return DataError(f"{self.path}: line {number}: {len(row)} values, expected {width}")
+                for column in self.columns:
+                    try:
+                        float(row[column])
+                    except ValueError:
+                        name = f" ({self.header[column]})" if self.header and self.header[column] else ""
+                        return DataError(f"{self.path}: line {number}, column {column + 1}{name}: "
+                                         f"{row[column].strip()!r} is not a whole number")
+        return DataError(f"{self.path}: not a CSV file of whole numbers")
+
+
+def data_lines(path: str | Path, skip: int) -> list[int]:
+    """The line number (from 1) of each data row: blank lines and the first ``skip`` lines are not rows."""
+    numbers = []
+    with _open_text(Path(path)) as f:
+        for number, line in enumerate(f, start=1):
+            if number > skip and line.strip():
+                numbers.append(number)
+    return numbers
 
 
 def write_submission(path: str | Path, labels: np.ndarray) -> Path:
@@ -155,12 +225,20 @@ def _open_text(path: Path):
     return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict", newline="")
 
 
-def _first_line(path: Path) -> str | None:
+def _source(path: Path):
+    """What np.loadtxt reads: the path itself (fastest), or a text stream for gzip of any case."""
+    if path.name.lower().endswith(".gz"):
+        return _open_text(path)
+    return contextlib.nullcontext(str(path))
+
+
+def _first_line(path: Path) -> tuple[str, int] | None:
+    """The first line that is not blank, and how many lines come before it."""
     try:
         with _open_text(path) as f:
-            for line in f:
+            for index, line in enumerate(f):
                 if line.strip():
-                    return line.strip()
+                    return line.strip(), index
     except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as err:
         raise DataError(f"{path}: cannot read as text CSV ({err})") from None
     return None
@@ -189,32 +267,6 @@ def _label_column_without_header(path: Path, n_columns: int, n_features: int | N
         return None
     raise DataError(f"{path}: line 1: {n_columns} values, expected {expected} pixels "
                     f"(or a label and {expected} pixels)")
-
-
-def _column_name(first_line: str, column: int, header: bool) -> str:
-    if not header:
-        return ""
-    names = first_line.split(",")
-    return f" ({names[column].strip()})" if column < len(names) else ""
-
-
-def _locate_problem(path: Path, header: bool, n_columns: int) -> DataError:
-    """Read the file again with Python's csv module to find the first bad line and cell."""
-    first_line = _first_line(path) or ""
-    with _open_text(path) as f:
-        for number, row in enumerate(csv.reader(f), start=1):
-            if number == 1 and header or not any(cell.strip() for cell in row):
-                continue
-            if len(row) != n_columns:
-                return DataError(f"{path}: line {number}: {len(row)} values, expected {n_columns}")
-            for column, cell in enumerate(row):
-                try:
-                    int(cell)
-                except ValueError:
-                    name = _column_name(first_line, column, header)
-                    return DataError(f"{path}: line {number}, column {column + 1}{name}: {cell.strip()!r} "
-                                     "is not a whole number")
-    return DataError(f"{path}: not a CSV file of whole numbers")
 
 
 def csv_dataset(path: str | Path, validation_size: int = 5000, train_limit: int | None = None,

@@ -48,7 +48,8 @@ class Pictures:
 def is_picture_folder(path: str | Path) -> bool:
     """Whether ``path`` is a folder with at least one subfolder holding pictures."""
     path = Path(path)
-    return path.is_dir() and any(sub.is_dir() and any(_pictures(sub)) for sub in path.iterdir())
+    return path.is_dir() and any(sub.is_dir() and not sub.name.startswith((".", "__")) and any(_pictures(sub))
+                                 for sub in path.iterdir())
 
 
 def read_picture_folder(folder: str | Path) -> Pictures:
@@ -62,7 +63,9 @@ def read_picture_folder(folder: str | Path) -> Pictures:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: folder not found")
-    subfolders = sorted(sub for sub in folder.iterdir() if sub.is_dir() and any(_pictures(sub)))
+    # Hidden folders (.ipynb_checkpoints, .git) and __pycache__ are never classes.
+    subfolders = sorted(sub for sub in folder.iterdir()
+                        if sub.is_dir() and not sub.name.startswith((".", "__")) and any(_pictures(sub)))
     if not subfolders:
         raise DataError(f"{folder}: no class subfolders with pictures (expected 0/ 1/ ... 9/ of "
                         f"{', '.join(PICTURE_SUFFIXES)} files)")

@@ -64,6 +64,7 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes) -> di
     correct, total = int(np.trace(cm)), int(cm.sum())
     low, high = wilson_interval(correct, total)
     scores = per_class_scores(cm)
+    present = (cm.sum(axis=0) > 0) | (cm.sum(axis=1) > 0)
     per_class = [
         {"class": str(name), "precision": float(scores["precision"][i]),
          "recall": float(scores["recall"][i]), "f1": float(scores["f1"][i]),
@@ -75,7 +76,9 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes) -> di
         "accuracy_ci95": [low, high],
         "correct": correct,
         "total": total,
-        "macro_f1": float(scores["f1"].mean()),
+        # Over the classes that occur (as truth or as answer), as scikit-learn does: a class
+        # absent from both says nothing about the classifier.
+        "macro_f1": float(scores["f1"][present].mean()) if present.any() else 0.0,
         "per_class": per_class,
         "confusion_matrix": cm.tolist(),
     }

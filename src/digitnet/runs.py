@@ -77,7 +77,7 @@ class TrainedRun:
 def train_run(config: TrainConfig, out: str | Path, *, data: Dataset | None = None,
               data_dir: str | Path | None = None, hooks: Sequence[Hook] = (), resume=None,
               checkpoint_every: int | None = None, log: Callable[[str], None] | None = None,
-              plots: bool = True, model: Network | None = None) -> TrainedRun:
+              plots: bool = True, model: Network | None = None, auto_validation: bool = False) -> TrainedRun:
     """Train as ``config`` says, evaluate on the test set, and write the run folder ``out``.
 
     Parameters
@@ -94,6 +94,9 @@ def train_run(config: TrainConfig, out: str | Path, *, data: Dataset | None = No
     resume : Checkpoint, optional
     log : callable, optional
         Receives the human-readable lines (what is trained, each epoch, the report).
+    auto_validation : bool
+        The validation size was not chosen by the user: a small CSV file or
+        picture folder validates on a tenth of its examples.
     model : Network, optional
         Start from this network's weights (``digitnet train --init MODEL``:
         fine-tuning) with a fresh optimizer; the data's labels must be among
@@ -107,7 +110,7 @@ def train_run(config: TrainConfig, out: str | Path, *, data: Dataset | None = No
     say = log or (lambda line: None)
     out = Path(out)
     if data is None and data_dir is not None and (is_csv(data_dir) or is_picture_folder(data_dir)):
-        data = own_data(config, Path(data_dir), say)
+        data = own_data(config, Path(data_dir), say, auto_validation)
     if data is None:
         data = load_dataset(config.dataset, data_dir, config.validation_size, train_limit=config.train_limit)
     if model is not None:
@@ -135,11 +138,13 @@ def train_run(config: TrainConfig, out: str | Path, *, data: Dataset | None = No
     return TrainedRun(out, result, report, files)
 
 
-def own_data(config: TrainConfig, source: Path, say: Callable[[str], None]) -> Dataset:
+def own_data(config: TrainConfig, source: Path, say: Callable[[str], None],
+             auto_validation: bool = False) -> Dataset:
     """A labelled CSV file or a folder of pictures, split for training (see ``labelled_dataset``).
 
-    A set much smaller than the preset's validation size (5,000) validates on
-    a tenth of it instead, and says so.
+    With ``auto_validation`` (no ``--validation-size`` given), a set much
+    smaller than the preset's validation size (5,000) validates on a tenth
+    of it instead, and says so.
     """
     if is_csv(source):
         table = read_digits_csv(source)
@@ -153,7 +158,7 @@ def own_data(config: TrainConfig, source: Path, say: Callable[[str], None]) -> D
             say(f"skipped {line}")
         images, labels, what = pictures.images, pictures.labels, "pictures"
     validation = config.validation_size
-    if validation > 0.2 * len(images):
+    if auto_validation and validation > 0.2 * len(images):
         validation = round(0.1 * len(images))
         say(f"{source}: validating on {validation:,} of its {len(images):,} {what} (a tenth; "
             f"--validation-size sets it)")

@@ -207,3 +207,10 @@ def test_evaluate_needs_only_the_test_files(tmp_path):
                       "--json")
     report = last_json(result.stdout)
     assert report["total"] == 10000 and report["test_accuracy"] > 0.98
+
+
+def test_evaluate_on_files_that_are_not_the_known_ones_says_so(fashion_dir):
+    model = MNIST_DIR.parents[1] / "models" / "mnist-best.npz"
+    result = digitnet("evaluate", model, "--data-dir", fashion_dir, "--dataset", "mnist")
+    assert "note: t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz in" in result.stderr
+    assert "not the known mnist files" in result.stderr and "Test accuracy" in result.stdout

@@ -5,6 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
+import digitnet as dn
 from digitnet import data as data_module
 from digitnet.data import load_dataset, load_split, locate
 from digitnet.errors import DataError
@@ -70,12 +71,34 @@ def test_pixels_to_floats():
     assert to_float(floats, np.float64) is floats                 # floats as given, not copied
 
 
-def test_checksum_mismatch_names_the_file(tmp_path):
-    folder = fake_dataset(tmp_path / "mnist")
+def test_checksum_mismatch_in_the_cache_names_the_file(tmp_path, monkeypatch):
+    """Files digitnet finds itself (repository, cache, download) must be the known ones."""
+    fake_dataset(tmp_path / "cache" / "digitnet" / "mnist")
+    monkeypatch.setattr(data_module, "REPO_DATA_DIR", tmp_path / "no-repo")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("DIGITNET_DATA_DIR", raising=False)
     with pytest.raises(DataError) as err:
-        load_dataset("mnist", folder, validation_size=5)
+        load_dataset("mnist", validation_size=5)
     message = str(err.value)
     assert "train-images-idx3-ubyte.gz" in message and "checksum" in message and "\n" not in message
+
+
+def test_files_the_user_points_at_are_used_with_a_note_not_refused(tmp_path):
+    """An own IDX export: other checksums, other image size, more classes; all from the data."""
+    folder = tmp_path / "own"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 30), ("t10k", 12)):
+        write_idx(folder / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 8, 8), dtype=np.uint8))
+        write_idx(folder / f"{split}-labels-idx1-ubyte.gz", np.arange(n, dtype=np.uint8) % 12)
+    d = load_dataset("mnist", folder, validation_size=5)
+    assert d.unverified == ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                            "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+    assert d.n_features == 64 and d.classes == tuple(range(12)) and d.x_test.shape == (12, 64)
+    test_only = load_dataset("mnist", folder, validation_size=0, splits=("test",))
+    assert test_only.n_features == 64
+    net = dn.train(dn.TrainConfig(hidden=(8,), epochs=1, patience=None), d).model    # trains as it is
+    assert net.n_features_in == 64 and net.n_classes == 12
 
 
 def test_image_label_count_mismatch(tmp_path, monkeypatch):
@@ -153,9 +176,9 @@ def test_fashion_mnist_same_api(fashion_dir):
     assert np.bincount(d.y_test).tolist() == [1000] * 10
 
 
-def test_fashion_files_fail_mnist_checksums(fashion_dir):
-    with pytest.raises(DataError, match="checksum mismatch"):
-        load_dataset("mnist", fashion_dir)
+def test_fashion_files_given_as_mnist_are_used_with_a_note(fashion_dir):
+    d = load_dataset("mnist", fashion_dir)
+    assert len(d.unverified) == 4 and d.classes == tuple(range(10))
 
 
 @pytest.mark.parametrize("spelling", [

@@ -284,7 +284,11 @@ def _test_data(model, meta: dict, what: str, dataset: str | None, data_dir: Path
     if name not in DATASETS:
         raise DataError(f"{what} was trained on {name}: give labelled test data with "
                         "--data-dir FILE.csv or a folder of pictures, or --dataset mnist")
-    return load_dataset(name, data_dir, validation_size=0, splits=("test",))   # the test set only
+    data = load_dataset(name, data_dir, validation_size=0, splits=("test",))   # the test set only
+    if data.unverified:
+        print(f"digitnet: note: {', '.join(data.unverified)} in {data.source}: not the known {name} files "
+              "(checksums differ), used as they are", file=sys.stderr)
+    return data
 
 
 def _labelled_csv(path: Path, n_features: int):

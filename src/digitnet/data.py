@@ -106,6 +106,9 @@ class Dataset:
     w_train : ndarray of float64, shape (n_train,), or None
         Sample weights of the training examples, mean 1 (None: all equal);
         see :mod:`digitnet.losses`.
+    unverified : tuple of str
+        Files given by the user whose content is not the dataset's known
+        one (checksum): used, and named in a note.
     """
 
     name: str
@@ -118,6 +121,7 @@ class Dataset:
     classes: tuple
     source: str
     w_train: np.ndarray | None = None
+    unverified: tuple[str, ...] = ()
 
     @property
     def n_features(self) -> int:
@@ -234,12 +238,22 @@ def read_checked(path: Path, magic: int, expected_sha256: str | None):
     return content.data
 
 
-def load_split(folder: Path, split: str, sha256: dict[str, str] | None = None):
+def load_split(folder: Path, split: str, sha256: dict[str, str] | None = None,
+               n_classes: int | None = 10, unverified: list[str] | None = None):
     """Load ``split`` ("train" or "test") from a folder.
+
+    Parameters
+    ----------
+    sha256 : dict, optional
+        Known content hashes by file stem; a mismatch is an error unless
+        ``unverified`` is given, which then collects the names of such files.
+    n_classes : int or None
+        Labels must be below it (None: any label, classes from the data).
 
     Returns
     -------
-    images : ndarray of uint8, shape (n, 784)
+    images : ndarray of uint8, shape (n, height * width)
+        784 values for MNIST's 28x28; other sizes are kept as the file has them.
     labels : ndarray of int64, shape (n,)
     """
     sha256 = sha256 or {}
@@ -248,19 +262,28 @@ def load_split(folder: Path, split: str, sha256: dict[str, str] | None = None):
     for stem, path in zip(stems, paths):
         if path is None:
             raise DataError(f"{folder / stem}[.gz]: file not found")
-    images = read_checked(paths[0], IMAGES_MAGIC, sha256.get(stems[0]))
-    labels = read_checked(paths[1], LABELS_MAGIC, sha256.get(stems[1]))
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise DataError(f"{paths[0]}: expected uint8 28x28 images, got {images.dtype} {images.shape}")
+    content = [read_idx(path, expected_magic=magic)
+               for path, magic in zip(paths, (IMAGES_MAGIC, LABELS_MAGIC))]
+    for stem, path, item in zip(stems, paths, content):
+        expected = sha256.get(stem)
+        if expected and item.sha256 != expected:
+            if unverified is None:
+                raise DataError(f"{path}: checksum mismatch: content SHA-256 {item.sha256[:16]}..., "
+                                f"expected {expected[:16]}... (corrupt or a different dataset)")
+            unverified.append(path.name)
+    images, labels = content[0].data, content[1].data
+    if images.dtype != np.uint8 or images.ndim != 3:
+        raise DataError(f"{paths[0]}: expected uint8 images (count, height, width), got "
+                        f"{images.dtype} {images.shape}")
     if labels.dtype != np.uint8 or labels.ndim != 1:
         raise DataError(f"{paths[1]}: expected a 1-d uint8 label array, got {labels.dtype} {labels.shape}")
     if len(images) != len(labels):
         raise DataError(
             f"{paths[1]}: {len(labels):,} labels for {len(images):,} images in {paths[0].name}"
         )
-    if labels.size and labels.max() > 9:
-        raise DataError(f"{paths[1]}: label {int(labels.max())} out of range 0-9")
-    return images.reshape(len(images), 28 * 28), labels.astype(np.int64)
+    if n_classes is not None and labels.size and labels.max() >= n_classes:
+        raise DataError(f"{paths[1]}: label {int(labels.max())} out of range 0-{n_classes - 1}")
+    return images.reshape(len(images), -1), labels.astype(np.int64)
 
 
 def load_dataset(
@@ -301,9 +324,21 @@ def load_dataset(
     """
     info = dataset_info(name)
     folder = locate(name, data_dir, download=download, splits=splits)
-    empty = np.zeros((0, 28 * 28), np.uint8), np.zeros(0, np.int64)
-    x, y = load_split(folder, "train", info.sha256) if "train" in splits else empty
-    x_test, y_test = load_split(folder, "test", info.sha256) if "test" in splits else empty
+    # Files the user points at are used even when they are not the known ones (an own IDX
+    # export, a relative of MNIST), with a note; the repository's, the cache's and downloaded
+    # files must match their checksums.
+    explicit = bool(data_dir or os.environ.get("DIGITNET_DATA_DIR"))
+    unverified: list[str] | None = [] if explicit else None
+    n_classes = None if explicit else len(info.classes)
+    parts = {split: load_split(folder, split, info.sha256, n_classes, unverified) for split in splits}
+    width = next(iter(parts.values()))[0].shape[1]
+    empty = np.zeros((0, width), np.uint8), np.zeros(0, np.int64)
+    x, y = parts.get("train", empty)
+    x_test, y_test = parts.get("test", empty)
+    classes = info.classes
+    largest = max((int(labels.max()) for _, labels in parts.values() if labels.size), default=0)
+    if largest >= len(classes):                        # an own export with more classes
+        classes = tuple(range(largest + 1))
     if "train" not in splits and validation_size:
         raise DataError("a validation set comes out of the training split: pass validation_size=0 "
                         "when loading only the test split")
@@ -320,8 +355,9 @@ def load_dataset(
         x_train=x[train_idx], y_train=y[train_idx],
         x_val=x[val_idx], y_val=y[val_idx],
         x_test=x_test, y_test=y_test,
-        classes=info.classes,
+        classes=classes,
         source=str(folder),
+        unverified=tuple(unverified or ()),
     )
 
 

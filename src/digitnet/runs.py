@@ -113,6 +113,9 @@ def train_run(config: TrainConfig, out: str | Path, *, data: Dataset | None = No
         data = own_data(config, Path(data_dir), say, auto_validation)
     if data is None:
         data = load_dataset(config.dataset, data_dir, config.validation_size, train_limit=config.train_limit)
+    if data.unverified:
+        say(f"note: {', '.join(data.unverified)} in {data.source}: not the known {data.name} files "
+            "(checksums differ), used as they are")
     if model is not None:
         data = onto_classes(data, model)
     shape = model.sizes if model is not None else (data.n_features, *config.hidden, len(data.classes))

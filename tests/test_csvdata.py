@@ -172,11 +172,17 @@ def test_a_kaggle_train_csv_trains_evaluates_and_writes_a_submission(tmp_path):
     assert alone.returncode != 0 and "trained on train.csv" in alone.stderr
 
 
-def test_csv_dataset_splits_are_disjoint_and_seeded(tmp_path, rows):
-    from digitnet.csvdata import csv_dataset
+def test_labelled_splits_are_disjoint_and_seeded(tmp_path, rows):
+    from digitnet.csvdata import read_labelled_csv
+    from digitnet.data import labelled_dataset
 
     images, labels = rows
     path = write(tmp_path / "train.csv", np.column_stack([labels, images]), "label," + HEADER)
+    table = read_labelled_csv(path)
+
+    def csv_dataset(path, validation_size):
+        return labelled_dataset(path.name, str(path), *table, validation_size)
+
     d = csv_dataset(path, validation_size=10)
     assert (len(d.x_train), len(d.x_val), len(d.x_test)) == (44, 10, 6)
     seen = {row.tobytes() for part in (d.x_train, d.x_val, d.x_test) for row in part}

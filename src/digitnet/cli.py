@@ -293,14 +293,11 @@ def _test_data(model, meta: dict, what: str, dataset: str | None, data_dir: Path
 
 def _labelled_csv(path: Path, n_features: int):
     """A labelled CSV file (mnist_test.csv, Kaggle's train.csv) as a test-only Dataset."""
-    from .csvdata import read_digits_csv
+    from .csvdata import read_labelled_csv
     from .data import test_only_dataset
 
-    table = read_digits_csv(path, n_features)
-    if table.labels is None:
-        raise DataError(f"{path}: no label column (Kaggle's test.csv has none): evaluating needs the "
-                        "true labels; to predict them, use digitnet predict MODEL FILE --submission OUT.csv")
-    return test_only_dataset(path.name, str(path), table.images, table.labels)
+    images, labels = read_labelled_csv(path, n_features, purpose="evaluating")
+    return test_only_dataset(path.name, str(path), images, labels)
 
 
 def cmd_evaluate(args) -> int:

@@ -269,24 +269,19 @@ def _label_column_without_header(path: Path, n_columns: int, n_features: int | N
                     f"(or a label and {expected} pixels)")
 
 
-def csv_dataset(path: str | Path, validation_size: int = 5000, train_limit: int | None = None,
-                test_fraction: float = 0.1, split_seed: int = 0):
-    """A labelled CSV file (Kaggle's ``train.csv``, ``mnist_train.csv``) as a :class:`~digitnet.data.Dataset`.
+def read_labelled_csv(path: str | Path, n_features: int | None = None,
+                      purpose: str = "training") -> tuple[np.ndarray, np.ndarray]:
+    """``(images, labels)`` of a file that must have a label column (to train or evaluate on).
 
-    Split by :func:`digitnet.data.labelled_dataset`: ``test_fraction`` of the
-    rows held out as a test set, ``validation_size`` of the rest validate.
+    See :func:`read_digits_csv`: images (n, n_features) uint8, labels (n,) int64.
 
     Raises
     ------
     DataError
-        As :func:`read_digits_csv`; no label column; too few rows for the split.
+        As :func:`read_digits_csv`, or no label column (Kaggle's ``test.csv``).
     """
-    from .data import labelled_dataset
-
-    path = Path(path)
-    table = read_digits_csv(path)
+    table = read_digits_csv(path, n_features)
     if table.labels is None:
-        raise DataError(f"{path}: no label column (Kaggle's test.csv has none): training needs labelled "
-                        "rows, such as Kaggle's train.csv")
-    return labelled_dataset(path.name, str(path), table.images, table.labels, validation_size,
-                            train_limit, test_fraction, split_seed)
+        raise DataError(f"{path}: no label column (Kaggle's test.csv has none): {purpose} needs labelled "
+                        "rows; to predict labels, use digitnet predict MODEL FILE --submission OUT.csv")
+    return table.images, table.labels

@@ -17,7 +17,12 @@ Where the files are looked for, in order:
    (see :mod:`digitnet.download`).
 
 Every file's *decompressed* content is checked against a known SHA-256, so a
-recompressed copy is accepted and a corrupted one is named in the error.
+recompressed copy is accepted and a corrupted one is named in the error. Files
+the user points at (``data_dir``, ``DIGITNET_DATA_DIR``) that are not the known
+ones, such as an own IDX export, are used as they are and named in
+``Dataset.unverified``; their image size and classes come from the files.
+The names may be spelled otherwise (``train-images.idx3-ubyte``), and
+``load_dataset(splits=("test",))`` reads only the test files.
 """
 
 from __future__ import annotations
@@ -230,12 +235,18 @@ def locate(name: str, data_dir: str | Path | None = None, download: bool = True,
 def read_checked(path: Path, magic: int, expected_sha256: str | None):
     """Read one IDX file and compare its content hash with the known value."""
     content = read_idx(path, expected_magic=magic)
-    if expected_sha256 and content.sha256 != expected_sha256:
-        raise DataError(
-            f"{path}: checksum mismatch: content SHA-256 {content.sha256[:16]}..., "
-            f"expected {expected_sha256[:16]}... (corrupt or a different dataset)"
-        )
+    if not _matches(content.sha256, expected_sha256):
+        raise _mismatch(path, content.sha256, expected_sha256)
     return content.data
+
+
+def _matches(actual: str, expected: str | None) -> bool:
+    return not expected or actual == expected
+
+
+def _mismatch(path: Path, actual: str, expected: str | None) -> DataError:
+    return DataError(f"{path}: checksum mismatch: content SHA-256 {actual[:16]}..., "
+                     f"expected {(expected or '')[:16]}... (corrupt or a different dataset)")
 
 
 def load_split(folder: Path, split: str, sha256: dict[str, str] | None = None,
@@ -265,11 +276,9 @@ def load_split(folder: Path, split: str, sha256: dict[str, str] | None = None,
     content = [read_idx(path, expected_magic=magic)
                for path, magic in zip(paths, (IMAGES_MAGIC, LABELS_MAGIC))]
     for stem, path, item in zip(stems, paths, content):
-        expected = sha256.get(stem)
-        if expected and item.sha256 != expected:
+        if not _matches(item.sha256, sha256.get(stem)):
             if unverified is None:
-                raise DataError(f"{path}: checksum mismatch: content SHA-256 {item.sha256[:16]}..., "
-                                f"expected {expected[:16]}... (corrupt or a different dataset)")
+                raise _mismatch(path, item.sha256, sha256.get(stem))
             unverified.append(path.name)
     images, labels = content[0].data, content[1].data
     if images.dtype != np.uint8 or images.ndim != 3:

@@ -28,9 +28,9 @@ import numpy as np
 from . import __version__
 from .api import class_map, evaluate_indices
 from .config import TrainConfig
-from .csvdata import is_csv, read_digits_csv
+from .csvdata import is_csv, read_labelled_csv
 from .data import Dataset, labelled_dataset, load_dataset
-from .errors import ConfigError, DataError
+from .errors import ConfigError
 from .fileio import write_json
 from .folders import is_picture_folder, read_picture_folder
 from .hooks import Checkpointing, Hook
@@ -88,7 +88,7 @@ def train_run(config: TrainConfig, out: str | Path, *, data: Dataset | None = No
         ``checkpoint_every`` epochs and whenever a stop is requested.
     data : Dataset, optional
         Default: ``load_dataset(config.dataset, data_dir, ...)``, or
-        :func:`digitnet.csvdata.csv_dataset` when ``data_dir`` is a CSV file.
+        :func:`own_data` when ``data_dir`` is a CSV file or a folder of pictures.
     hooks : sequence of Hook
         Added to the checkpoint hook (progress bars, stop requests...).
     resume : Checkpoint, optional
@@ -150,11 +150,8 @@ def own_data(config: TrainConfig, source: Path, say: Callable[[str], None],
     of it instead, and says so.
     """
     if is_csv(source):
-        table = read_digits_csv(source)
-        if table.labels is None:
-            raise DataError(f"{source}: no label column (Kaggle's test.csv has none): training needs "
-                            "labelled rows, such as Kaggle's train.csv")
-        images, labels, what = table.images, list(table.labels), "rows"
+        images, rows = read_labelled_csv(source)
+        labels, what = list(rows), "rows"
     else:
         pictures = read_picture_folder(source)
         for line in pictures.skipped:

@@ -324,21 +324,21 @@ def cmd_predict(args) -> int:
     classes = [str(c) for c in model.classes]
     if args.submission is not None:
         return _submission(model, args)
-    names, rows, pictures = [], [], []
+    names, blocks, pictures = [], [], []
     for path in args.images:
         if is_csv(path):   # one image per row: pixels as the network takes them, no preprocessing
             table = read_digits_csv(path, model.n_features_in)
             names += [f"{path} line {line}" for line in data_lines(path, table.skip)]
-            rows += list(table.images.astype(np.float32) / 255)
+            blocks.append(table.images.astype(np.float32) / 255)          # (rows, n_features)
             pictures += [None] * len(table.images)
         else:
             if path.is_dir():
                 raise ConfigError(f"{path}: is a folder; give the pictures in it, e.g. {path}/*.png")
             names.append(str(path))
-            rows.append(image_to_input(path))
+            blocks.append(image_to_input(path)[None, :])                   # (1, 784)
             pictures.append(path)
-    inputs = np.stack(rows)  # (N, n_features)
-    probs = model.predict_proba(inputs.astype(model.dtype))
+    inputs = np.concatenate(blocks)  # (N, n_features)
+    probs = model.predict_proba(inputs.astype(model.dtype, copy=False))
     predictions = []
     for name, picture, x, p in zip(names, pictures, inputs, probs):
         top = np.argsort(-p)[:3]

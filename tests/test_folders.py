@@ -148,3 +148,9 @@ def test_init_records_the_network_so_the_run_resumes(tmp_path, test_digits):
     from_run = digitnet("train", "--init", run, "--data-dir", mine, "--epochs", 1, "--out", tmp_path / "more",
                         "--no-plots")
     assert from_run.returncode == 0, from_run.stderr
+
+
+def test_init_and_resume_together_are_refused_in_one_line(tmp_path):
+    result = digitnet("train", "--init", REPO / "models" / "mnist-best.npz", "--resume", tmp_path)
+    assert result.returncode != 0 and "give one of them" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -253,3 +253,13 @@ def test_train_more_continues_the_loop_exactly(mnist_small):
     other = dataclasses.replace(data, classes=tuple("abcdefghij"))
     with pytest.raises(ConfigError, match="classes"):
         stepwise.train_more(other)
+
+
+def test_adversarial_training_refuses_standardised_features():
+    from digitnet.api import arrays_dataset
+
+    rng = np.random.default_rng(0)
+    data = arrays_dataset(rng.normal(size=(40, 5)), rng.integers(0, 2, 40))   # values below 0 and above 1
+    with pytest.raises(ConfigError, match="clips inputs to"):
+        train(TrainConfig(dataset="arrays", hidden=(4,), epochs=1, adversarial=0.1, validation_size=0,
+                          patience=None), data)

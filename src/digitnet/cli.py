@@ -203,6 +203,9 @@ def cmd_train(args) -> int:
     from .stop_signals import StopRequests
 
     checkpoint = None
+    if args.resume and args.init is not None:
+        raise ConfigError("--init starts from a model's weights; --resume continues a checkpoint: "
+                          "give one of them")
     if args.resume:
         config, checkpoint = _resume_config(args)
         out = args.resume
@@ -213,9 +216,6 @@ def cmd_train(args) -> int:
     if args.init is not None:
         from .modelfile import load_model
 
-        if args.resume:
-            raise ConfigError("--init starts from a model's weights; --resume continues a checkpoint: "
-                              "give one of them")
         shape = [flag for flag in ("hidden", "dropout", "input_dropout", "dtype")
                  if getattr(args, flag) is not None]
         if shape:
@@ -284,10 +284,11 @@ def _test_data(model, meta: dict, what: str, dataset: str | None, data_dir: Path
     if name not in DATASETS:
         raise DataError(f"{what} was trained on {name}: give labelled test data with "
                         "--data-dir FILE.csv or a folder of pictures, or --dataset mnist")
+    from .data import unverified_note
+
     data = load_dataset(name, data_dir, validation_size=0, splits=("test",))   # the test set only
     if data.unverified:
-        print(f"digitnet: note: {', '.join(data.unverified)} in {data.source}: not the known {name} files "
-              "(checksums differ), used as they are", file=sys.stderr)
+        print(f"digitnet: {unverified_note(data)}", file=sys.stderr)
     return data
 
 
@@ -317,6 +318,7 @@ def cmd_evaluate(args) -> int:
 
 def cmd_predict(args) -> int:
     from .csvdata import data_lines, is_csv, read_digits_csv
+    from .inputs import to_float
     from .modelfile import load_model
     from .preprocess import image_to_input
 
@@ -329,7 +331,7 @@ def cmd_predict(args) -> int:
         if is_csv(path):   # one image per row: pixels as the network takes them, no preprocessing
             table = read_digits_csv(path, model.n_features_in)
             names += [f"{path} line {line}" for line in data_lines(path, table.skip)]
-            blocks.append(table.images.astype(np.float32) / 255)          # (rows, n_features)
+            blocks.append(to_float(table.images, model.dtype))            # (rows, n_features), as predict
             pictures += [None] * len(table.images)
         else:
             if path.is_dir():

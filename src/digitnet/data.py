@@ -99,7 +99,8 @@ class Dataset:
     Attributes
     ----------
     name : str
-        ``"mnist"`` or ``"fashion-mnist"``.
+        ``"mnist"`` or ``"fashion-mnist"``; ``"arrays"`` for :func:`digitnet.fit`; a CSV
+        file's or a picture folder's name.
     x_train, x_val, x_test : ndarray, shape (n, n_features)
         uint8 pixels (flattened images, 0 = background, 255 = full ink) or floats.
     y_train, y_val, y_test : ndarray of int64, shape (n,)
@@ -107,7 +108,7 @@ class Dataset:
     classes : tuple
         The label of each class index (ints 0-9 for MNIST, names for Fashion-MNIST).
     source : str
-        The folder the files were read from.
+        The folder, CSV file or picture folder the data was read from (``"arrays"`` for arrays).
     w_train : ndarray of float64, shape (n_train,), or None
         Sample weights of the training examples, mean 1 (None: all equal);
         see :mod:`digitnet.losses`.
@@ -368,6 +369,12 @@ def load_dataset(
         source=str(folder),
         unverified=tuple(unverified or ()),
     )
+
+
+def unverified_note(data: Dataset) -> str:
+    """The one-line note for files used although they are not the dataset's known ones."""
+    return (f"note: {', '.join(data.unverified)} in {data.source}: not the known {data.name} files "
+            "(checksums differ), used as they are")
 
 
 def labelled_dataset(name: str, source: str, images: np.ndarray, labels: Any,

@@ -176,7 +176,7 @@ class Network:
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each sample, (n_samples,), as labels from ``classes``."""
-        return np.asarray(self.classes)[self.predict_proba(X).argmax(axis=1)]
+        return np.asarray(self.classes)[self.logits(X).argmax(axis=1)]   # softmax keeps the order
 
     def activations(self, X: Any) -> tuple[np.ndarray, list[np.ndarray]]:
         """Look inside: the logits (B, K) and every hidden ReLU's output (B, H_i).

@@ -10,8 +10,9 @@
         *.png            the plots (plots.plot_run)
 
 :func:`train_run` trains, evaluates and writes it (``digitnet train`` is a
-thin layer over it); ``digitnet plot``, ``train --resume``, ``serve`` and the
-tools read it back through :func:`read_run`.
+thin layer over it); ``digitnet plot`` and the tools read it back through
+:func:`read_run` (``train --resume`` reads ``checkpoint.npz`` with
+:func:`digitnet.checkpoint.load_checkpoint`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from . import __version__
 from .api import class_map, evaluate_indices
 from .config import TrainConfig
 from .csvdata import is_csv, read_labelled_csv
-from .data import Dataset, labelled_dataset, load_dataset
+from .data import Dataset, labelled_dataset, load_dataset, unverified_note
 from .errors import ConfigError
 from .fileio import write_json
 from .folders import is_picture_folder, read_picture_folder
@@ -114,8 +115,7 @@ def train_run(config: TrainConfig, out: str | Path, *, data: Dataset | None = No
     if data is None:
         data = load_dataset(config.dataset, data_dir, config.validation_size, train_limit=config.train_limit)
     if data.unverified:
-        say(f"note: {', '.join(data.unverified)} in {data.source}: not the known {data.name} files "
-            "(checksums differ), used as they are")
+        say(unverified_note(data))
     if model is not None:
         data = onto_classes(data, model)
     shape = model.sizes if model is not None else (data.n_features, *config.hidden, len(data.classes))

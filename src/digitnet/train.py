@@ -227,6 +227,10 @@ class Trainer:
                 raise ConfigError("augmentation distorts 28x28 images: it needs uint8 pixels, 784 features")
             augment = make_augmenter(self.config.augment, self.rng)
             return lambda rows: augment(rows, out=buffer[:len(rows)])
+        x = self.data.x_train
+        if self.config.adversarial and x.dtype.kind == "f" and len(x) and (x.min() < 0 or x.max() > 1):
+            raise ConfigError("adversarial (FGSM) training clips inputs to [0, 1]: it needs pixels, uint8 or "
+                              "floats in [0, 1], not standardised features")
         return lambda rows: to_float(rows, dtype, out=buffer[:len(rows)])
 
     def run(self) -> TrainResult:

@@ -165,7 +165,7 @@ def test_raw_uncompressed_files_are_accepted(tmp_path):
     folder.mkdir()
     for path in MNIST_DIR.glob("t10k-*.gz"):
         (folder / path.name[:-3]).write_bytes(gzip.decompress(path.read_bytes()))
-    x, y = load_split(folder, "test", data_module.DATASETS["mnist"].sha256)
+    x, y = load_split(folder, "test", data_module.DATASETS["mnist"])
     assert x.shape == (10000, 784) and y[:3].tolist() == [7, 2, 1]
 
 

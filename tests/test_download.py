@@ -1,5 +1,6 @@
 """The real download code, against a real HTTP server on loopback."""
 
+import dataclasses
 import http.server
 import threading
 from functools import partial
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from digitnet import data as data_module
-from digitnet.data import DATASETS, DatasetInfo, load_split, locate
+from digitnet.data import DATASETS, load_split, locate
 from digitnet.download import download_dataset
 from digitnet.errors import DataError
 
@@ -51,13 +52,12 @@ def server():
 
 
 def info_with(*mirrors):
-    mnist = DATASETS["mnist"]
-    return DatasetInfo("mnist", mnist.sha256, mnist.classes, mirrors)
+    return dataclasses.replace(DATASETS["mnist"], mirrors=mirrors)
 
 
 def test_download_from_local_mirror(server, tmp_path):
     dest = download_dataset(info_with(server), tmp_path / "cache", progress=False)
-    x, y = load_split(dest, "test", DATASETS["mnist"].sha256)
+    x, y = load_split(dest, "test", DATASETS["mnist"])
     assert x.shape == (10000, 784) and y[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
     assert sorted(p.name for p in dest.iterdir()) == sorted(p.name for p in MNIST_DIR.glob("*.gz"))
 

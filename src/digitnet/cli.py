@@ -118,7 +118,7 @@ def _config_flags(parser) -> None:
                             **{k: v for k, v in options.items() if v is not None})
 
 
-def _data_flags(parser, dataset_help="mnist or fashion-mnist (default: the model's)"):
+def _data_flags(parser, dataset_help="a dataset by name (default: the model's)"):
     parser.add_argument("--dataset", choices=sorted(DATASETS), help=dataset_help)
     parser.add_argument("--data-dir", type=Path,
                         help="folder holding the IDX files, a labelled CSV file, or a folder of your own "

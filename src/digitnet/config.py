@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 
 from .augment import AUGMENTATIONS
+from .datasets import DATASETS
 from .errors import ConfigError
 from .optim import OPTIMIZERS
 from .schedules import SCHEDULES
 
-DATASET_NAMES = ("mnist", "fashion-mnist")
+DATASET_NAMES = tuple(DATASETS)
 
 
 def _flag(default: Any, help: str, **options: Any) -> Any:
@@ -84,7 +85,7 @@ class TrainConfig:
         The preset this configuration started from ("custom" if none).
     """
 
-    dataset: str = _flag("mnist", "mnist or fashion-mnist (default: the preset's, mnist)",
+    dataset: str = _flag("mnist", "a dataset by name (default: the preset's, mnist)",
                          choices=DATASET_NAMES)
     hidden: tuple[int, ...] = _flag((256, 128), "hidden layer sizes, e.g. 128,64")
     epochs: int = _flag(10, "passes over the data (iterations when full batch)")

@@ -1,4 +1,8 @@
-"""MNIST and Fashion-MNIST: finding the files, checking them, loading them.
+"""MNIST and its relatives: finding the files, checking them, loading them.
+
+The datasets known by name (MNIST, Fashion-MNIST, KMNIST, QMNIST, EMNIST's
+six splits) are described in :mod:`digitnet.datasets`: their files, how to
+read them and their checksums.
 
 Images stay ``uint8`` in memory (60,000 x 784 bytes = 47 MB for MNIST) and are
 scaled to float32 in [0, 1] one batch at a time by
@@ -8,16 +12,19 @@ made during training.
 Where the files are looked for, in order:
 
 1. ``data_dir`` (``--data-dir``) or the ``DIGITNET_DATA_DIR`` environment
-   variable: a folder holding the four files, or a folder with a subfolder
-   named after the dataset;
+   variable: a folder holding the dataset's files (with EMNIST's
+   ``gzip/`` folder, all six splits are in one place), or a folder with a
+   subfolder named after the dataset;
 2. the repository's own ``data/<dataset>/`` (MNIST is shipped there);
 3. the user cache, ``$XDG_CACHE_HOME/digitnet/<dataset>`` (default
    ``~/.cache/digitnet/<dataset>``);
 4. a download from the dataset's public mirrors into that cache
    (see :mod:`digitnet.download`).
 
-Every file's *decompressed* content is checked against a known SHA-256, so a
-recompressed copy is accepted and a corrupted one is named in the error. Files
+Every file's *decompressed* content is checked against a known SHA-256 where
+one is known (MNIST, Fashion-MNIST), so a recompressed copy is accepted and a
+corrupted one is named in the error; downloads of the others are checked
+against their published MD5. Files
 the user points at (``data_dir``, ``DIGITNET_DATA_DIR``) that are not the known
 ones, such as an own IDX export, are used as they are and named in
 ``Dataset.unverified``; their image size and classes come from the files.
@@ -35,58 +42,12 @@ from typing import Any
 
 import numpy as np
 
+from .datasets import DATASETS, MNIST_FILES, DatasetInfo
 from .errors import DataError
-from .idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
+from .idx import read_idx
 
-FILES = {
-    "train_images": "train-images-idx3-ubyte",
-    "train_labels": "train-labels-idx1-ubyte",
-    "test_images": "t10k-images-idx3-ubyte",
-    "test_labels": "t10k-labels-idx1-ubyte",
-}
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What digitnet knows about a dataset: its checksums, classes and mirrors."""
-
-    name: str
-    sha256: dict[str, str]  # file stem -> SHA-256 of the decompressed content
-    classes: tuple  # labels: ints 0-9 for MNIST, names for Fashion-MNIST
-    mirrors: tuple[str, ...]
-
-
-DATASETS = {
-    "mnist": DatasetInfo(
-        name="mnist",
-        sha256={
-            "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-            "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-            "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-            "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-        },
-        classes=tuple(range(10)),
-        mirrors=(
-            "https://ossci-datasets.s3.amazonaws.com/mnist/",
-            "https://storage.googleapis.com/cvdf-datasets/mnist/",
-            "http://yann.lecun.com/exdb/mnist/",
-        ),
-    ),
-    "fashion-mnist": DatasetInfo(
-        name="fashion-mnist",
-        sha256={
-            "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-            "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-            "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-            "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-        },
-        classes=(
-            "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-        ),
-        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-    ),
-}
+__all__ = ["DATASETS", "Dataset", "DatasetInfo", "MNIST_FILES", "dataset_info", "load_dataset",
+           "load_split", "locate"]
 
 # src/digitnet/data.py -> the repository root, where data/mnist is shipped.
 REPO_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
@@ -177,12 +138,12 @@ def _squash(name: str) -> str:
 SPLITS = ("train", "test")
 
 
-def _stems(splits: tuple[str, ...]) -> list[str]:
+def _stems(info: DatasetInfo, splits: tuple[str, ...]) -> list[str]:
     """The file stems of ``splits``: images and labels of each."""
     unknown = set(splits) - set(SPLITS)
     if unknown:
         raise DataError(f"unknown split {sorted(unknown)[0]!r}; splits are train and test")
-    return [FILES[f"{split}_{part}"] for split in splits for part in ("images", "labels")]
+    return info.stems(splits)
 
 
 def _has_all(folder: Path, stems: list[str]) -> bool:
@@ -196,7 +157,7 @@ def locate(name: str, data_dir: str | Path | None = None, download: bool = True,
     Parameters
     ----------
     name : str
-        ``"mnist"`` or ``"fashion-mnist"``.
+        A name from :data:`digitnet.datasets.DATASETS` (``"mnist"``, ``"emnist-letters"``...).
     data_dir : str or Path, optional
         Folder given by the user; ``DIGITNET_DATA_DIR`` is used when None.
         An explicit folder is not silently replaced by another one.
@@ -210,13 +171,19 @@ def locate(name: str, data_dir: str | Path | None = None, download: bool = True,
     -------
     Path
         A folder holding the files of ``splits``.
+
+    Raises
+    ------
+    DataError
+        Unknown dataset, a missing file in ``data_dir`` (named), nothing found
+        and no download allowed, or a failed download.
     """
     info = dataset_info(name)
-    stems = _stems(splits)
+    stems = _stems(info, splits)
     explicit = data_dir or os.environ.get("DIGITNET_DATA_DIR")
     if explicit:
         folder = Path(explicit).expanduser()
-        for candidate in (folder / name, folder):
+        for candidate in (folder / name, folder, folder / "gzip"):   # gzip/: EMNIST's archive unpacked
             if candidate.is_dir() and _has_all(candidate, stems):
                 return candidate
         if not folder.is_dir():
@@ -230,7 +197,7 @@ def locate(name: str, data_dir: str | Path | None = None, download: bool = True,
         raise DataError(f"{name} not found in {REPO_DATA_DIR / name} or {cache_dir(name)}")
     from .download import download_dataset
 
-    return download_dataset(info, cache_dir(name))
+    return download_dataset(info, cache_dir(name), stems=stems)
 
 
 def read_checked(path: Path, magic: int, expected_sha256: str | None):
@@ -250,50 +217,106 @@ def _mismatch(path: Path, actual: str, expected: str | None) -> DataError:
                      f"expected {(expected or '')[:16]}... (corrupt or a different dataset)")
 
 
-def load_split(folder: Path, split: str, sha256: dict[str, str] | None = None,
-               n_classes: int | None = 10, unverified: list[str] | None = None):
-    """Load ``split`` ("train" or "test") from a folder.
+def class_names(info: DatasetInfo, folder: Path) -> tuple[tuple | None, int]:
+    """The classes of a dataset's files in ``folder``, and the label of the first one.
+
+    A mapping file beside the images (EMNIST's ``emnist-letters-mapping.txt``,
+    lines ``label code [code ...]``) gives them: each class is named by its
+    first character code, and classes that are all digits are the ints 0-9,
+    as MNIST's. Otherwise the description's ``classes`` and ``label_offset``.
+
+    Raises
+    ------
+    DataError
+        A mapping file that is not lines of integers, or whose labels are not
+        consecutive.
+    """
+    path = find_file(folder, info.mapping_file) if info.mapping_file else None
+    if path is None:
+        return info.classes, info.label_offset
+    try:
+        rows = [line.split() for line in path.read_text(encoding="ascii").splitlines() if line.strip()]
+        table = {int(row[0]): int(row[1]) for row in rows}
+    except (ValueError, IndexError, UnicodeDecodeError):
+        raise DataError(f"{path}: not a class mapping file (lines of 'label character-code')") from None
+    labels = sorted(table)
+    if not labels or labels != list(range(labels[0], labels[0] + len(labels))):
+        raise DataError(f"{path}: the labels {labels[:3]}... are not consecutive")
+    names = tuple(chr(table[label]) for label in labels)
+    if all(name.isdigit() for name in names):
+        return tuple(int(name) for name in names), labels[0]
+    return names, labels[0]
+
+
+def load_split(folder: Path, split: str, info: DatasetInfo | None = None,
+               unverified: list[str] | None = None, check_range: bool = True):
+    """Load ``split`` ("train" or "test") of a dataset from a folder.
 
     Parameters
     ----------
-    sha256 : dict, optional
-        Known content hashes by file stem; a mismatch is an error unless
-        ``unverified`` is given, which then collects the names of such files.
-    n_classes : int or None
-        Labels must be below it (None: any label, classes from the data).
+    info : DatasetInfo, optional
+        The dataset's description: file names, checksums, orientation, label
+        layout and classes. Default: MNIST's names and classes, no checksums.
+    unverified : list, optional
+        Without it a checksum mismatch is an error; with it the names of
+        such files are appended to it and the files are used.
+    check_range : bool
+        Labels must be those of the known classes (False: any label from
+        the first class's on, for files of one's own).
 
     Returns
     -------
     images : ndarray of uint8, shape (n, height * width)
-        784 values for MNIST's 28x28; other sizes are kept as the file has them.
+        784 values for MNIST's 28x28; other sizes are kept as the file has
+        them; transposed images (EMNIST) are turned upright.
     labels : ndarray of int64, shape (n,)
+        Class indices: the file's labels minus the first class's label.
+
+    Raises
+    ------
+    DataError
+        A missing, corrupt or mismatched file, images and labels of
+        different counts, labels out of range; the message names the file.
     """
-    sha256 = sha256 or {}
-    stems = FILES[f"{split}_images"], FILES[f"{split}_labels"]
-    paths = [find_file(folder, stem) for stem in stems]
-    for stem, path in zip(stems, paths):
+    info = info or DatasetInfo(name="idx", classes=DATASETS["mnist"].classes)
+    stems = info.stems((split,))
+    paths = []
+    for stem in stems:
+        path = find_file(folder, stem)
         if path is None:
             raise DataError(f"{folder / stem}[.gz]: file not found")
-    content = [read_idx(path, expected_magic=magic)
-               for path, magic in zip(paths, (IMAGES_MAGIC, LABELS_MAGIC))]
+        paths.append(path)
+    content = [read_idx(path, expected_magic=info.magic(stem)) for stem, path in zip(stems, paths)]
     for stem, path, item in zip(stems, paths, content):
-        if not _matches(item.sha256, sha256.get(stem)):
-            if unverified is None:
-                raise _mismatch(path, item.sha256, sha256.get(stem))
+        known = info.sha256.get(stem)
+        if unverified is not None and item.sha256 != known:    # other content, or none known
             unverified.append(path.name)
+        elif not _matches(item.sha256, known):
+            raise _mismatch(path, item.sha256, known)
     images, labels = content[0].data, content[1].data
     if images.dtype != np.uint8 or images.ndim != 3:
         raise DataError(f"{paths[0]}: expected uint8 images (count, height, width), got "
                         f"{images.dtype} {images.shape}")
-    if labels.dtype != np.uint8 or labels.ndim != 1:
-        raise DataError(f"{paths[1]}: expected a 1-d uint8 label array, got {labels.dtype} {labels.shape}")
+    if labels.ndim == 2:                  # QMNIST's table: the class, then writer and series ids
+        labels = labels[:, 0]
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise DataError(f"{paths[1]}: expected a 1-d label array, got {labels.dtype} {labels.shape}")
     if len(images) != len(labels):
         raise DataError(
             f"{paths[1]}: {len(labels):,} labels for {len(images):,} images in {paths[0].name}"
         )
-    if n_classes is not None and labels.size and labels.max() >= n_classes:
-        raise DataError(f"{paths[1]}: label {int(labels.max())} out of range 0-{n_classes - 1}")
-    return images.reshape(len(images), -1), labels.astype(np.int64)
+    if info.transposed:                   # stored column by column: turn upright
+        images = images.transpose(0, 2, 1)
+    classes, offset = class_names(info, folder)
+    labels = labels.astype(np.int64)
+    if labels.size:
+        low, high = int(labels.min()), int(labels.max())
+        top = offset + len(classes) - 1 if classes is not None and check_range else None
+        if low < offset or (top is not None and high > top):
+            bad = low if low < offset else high
+            span = f"{offset}-{top}" if top is not None else f"{offset} and above"
+            raise DataError(f"{paths[1]}: label {bad} out of range {span}")
+    return np.ascontiguousarray(images).reshape(len(images), -1), labels - offset
 
 
 def load_dataset(
@@ -310,7 +333,8 @@ def load_dataset(
     Parameters
     ----------
     name : str
-        ``"mnist"`` or ``"fashion-mnist"``.
+        A name from :data:`digitnet.datasets.DATASETS`: ``"mnist"``,
+        ``"fashion-mnist"``, ``"kmnist"``, ``"qmnist"``, ``"emnist-digits"``...
     data_dir : str or Path, optional
         Where to look first (see the module docstring for the order).
     validation_size : int
@@ -331,6 +355,12 @@ def load_dataset(
     -------
     Dataset
         ``x_train`` is ``(60000 - validation_size, 784)`` uint8 for MNIST.
+
+    Raises
+    ------
+    DataError
+        As :func:`locate` and :func:`load_split`; a validation size the
+        training split cannot hold.
     """
     info = dataset_info(name)
     folder = locate(name, data_dir, download=download, splits=splits)
@@ -339,15 +369,15 @@ def load_dataset(
     # files must match their checksums.
     explicit = bool(data_dir or os.environ.get("DIGITNET_DATA_DIR"))
     unverified: list[str] | None = [] if explicit else None
-    n_classes = None if explicit else len(info.classes)
-    parts = {split: load_split(folder, split, info.sha256, n_classes, unverified) for split in splits}
+    parts = {split: load_split(folder, split, info, unverified, check_range=not explicit)
+             for split in splits}
     width = next(iter(parts.values()))[0].shape[1]
     empty = np.zeros((0, width), np.uint8), np.zeros(0, np.int64)
     x, y = parts.get("train", empty)
     x_test, y_test = parts.get("test", empty)
-    classes = info.classes
+    classes, _ = class_names(info, folder)
     largest = max((int(labels.max()) for _, labels in parts.values() if labels.size), default=0)
-    if largest >= len(classes):                        # an own export with more classes
+    if classes is None or largest >= len(classes):     # an own export with more classes
         classes = tuple(range(largest + 1))
     if "train" not in splits and validation_size:
         raise DataError("a validation set comes out of the training split: pass validation_size=0 "
@@ -358,11 +388,12 @@ def load_dataset(
     val_idx, train_idx = np.sort(order[:validation_size]), np.sort(order[validation_size:])
     if train_limit is not None:
         train_idx = train_idx[:train_limit]
+    train: Any = train_idx
     if validation_size == 0 and train_limit is None:
-        train_idx = slice(None)  # all of it: use the array itself, no 47 MB copy
+        train = slice(None)  # all of it: use the array itself, no 47 MB copy
     return Dataset(
         name=name,
-        x_train=x[train_idx], y_train=y[train_idx],
+        x_train=x[train], y_train=y[train],
         x_val=x[val_idx], y_val=y[val_idx],
         x_test=x_test, y_test=y_test,
         classes=classes,
@@ -373,6 +404,9 @@ def load_dataset(
 
 def unverified_note(data: Dataset) -> str:
     """The one-line note for files used although they are not the dataset's known ones."""
+    if not dataset_info(data.name).sha256:
+        return (f"note: {data.source}: {data.name}'s content checksums are not known, so its files "
+                "are used unverified")
     return (f"note: {', '.join(data.unverified)} in {data.source}: not the known {data.name} files "
             "(checksums differ), used as they are")
 

@@ -269,3 +269,97 @@ def test_raw_gzip_member_files_are_not_needed(tmp_path, mnist_part):
         path.unlink()
     d = load_dataset("emnist-digits", folder, validation_size=0, splits=("test",))
     np.testing.assert_array_equal(d.y_test, mnist_part[3])
+
+
+# --- sizes and layouts from the user's own files -----------------------------------------------------
+
+def shrunk_set(folder, mnist_part, side, n_train=1500):
+    """MNIST shrunk to side x side, as an own IDX export (any size the files say)."""
+    from PIL import Image
+
+    x, y, xt, yt = mnist_part
+    small = lambda a: np.stack([np.asarray(Image.fromarray(im).resize((side, side), Image.Resampling.BOX))  # noqa: E731
+                                for im in a])
+    folder.mkdir(parents=True, exist_ok=True)
+    write_idx(folder / "train-images-idx3-ubyte.gz", small(x[:n_train]))
+    write_idx(folder / "train-labels-idx1-ubyte.gz", y[:n_train])
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", small(xt[:300]))
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", yt[:300])
+    return folder
+
+
+@pytest.mark.parametrize("side", [8, 32])
+def test_an_8x8_or_32x32_set_trains_plots_and_reads_pictures(tmp_path, mnist_part, side, capsys):
+    from PIL import Image
+
+    folder = shrunk_set(tmp_path / f"own{side}", mnist_part, side)
+    run = tmp_path / "run"
+    assert main(["train", "--data-dir", str(folder), "--epochs", "1", "--hidden", "32",
+                 "--out", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "validating on 150 of its training images (a tenth" in out        # a small set: not 5,000
+    assert {"misclassified.png", "weights.png", "model.npz"} <= {p.name for p in run.iterdir()}
+    meta = dn.load_model(run / "model.npz")[1]
+    assert meta["image_shape"] == [side, side] and f"{side}x{side}" in meta["preprocessing"]["input"]
+    picture = tmp_path / "seven.png"
+    canvas = Image.new("L", (200, 200), 255)
+    from PIL import ImageDraw
+    ImageDraw.Draw(canvas).line([(50, 40), (150, 40), (90, 170)], fill=0, width=14)
+    canvas.save(picture)
+    assert main(["predict", str(run / "model.npz"), str(picture), "--json",
+                 "--save-input", str(tmp_path / "seen")]) == 0
+    entry = json.loads(capsys.readouterr().out)["predictions"][0]
+    assert entry["status"] == "ok" and len(entry["probabilities"]) == 10
+    saved = next((tmp_path / "seen").iterdir())
+    assert saved.name == f"seven-{side}x{side}.png" and Image.open(saved).size == (side, side)
+    assert main(["plot", str(run), "--data-dir", str(folder)]) == 0
+
+
+def test_kaggle_folder_per_file_layout_is_found(tmp_path):
+    """Kaggle's MNIST copy unpacks t10k-images-idx3-ubyte/t10k-images-idx3-ubyte."""
+    for path in MNIST_DIR.glob("t10k-*.gz"):
+        stem = path.name[:-3].replace("-idx", ".idx")
+        (tmp_path / stem).mkdir()
+        (tmp_path / stem / stem).write_bytes(gzip.decompress(path.read_bytes()))
+    d = load_dataset("mnist", tmp_path, validation_size=0, splits=("test",))
+    assert len(d.x_test) == 10000 and not d.unverified
+
+
+def test_files_of_another_known_dataset_are_named(tmp_path, mnist_part):
+    write_layout(tmp_path / "e", DATASETS["emnist-digits"], mnist_part, mapping=DIGIT_MAPPING)
+    with pytest.raises(DataError, match="holds emnist-digits files: add --dataset emnist-digits"):
+        load_dataset("mnist", tmp_path / "e")
+
+
+def test_a_tar_archive_is_named(tmp_path):
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("t10k-images-idx3-ubyte")
+        info.size = 10
+        tar.addfile(info, io.BytesIO(b"0123456789"))
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(buffer.getvalue())
+    with pytest.raises(DataError, match="tar archive: unpack it first"):
+        read_idx(tmp_path / "t10k-images-idx3-ubyte.gz")
+
+
+def test_a_labelled_csv_scaled_to_0_1_gets_the_hint(tmp_path):
+    from digitnet.csvdata import read_labelled_csv
+
+    path = tmp_path / "scaled.csv"
+    path.write_text("label," + ",".join(f"pixel{i}" for i in range(4)) + "\n7,0,0.5,0.25,1\n9,0,0,0,0\n")
+    with pytest.raises(DataError, match="multiply them by 255"):
+        read_labelled_csv(path, 4)
+
+
+def test_a_download_serving_html_names_the_address(served, empty_cache, monkeypatch):
+    root, url = served
+    (root / "t10k-images-idx3-ubyte.gz").write_text("<!doctype html><title>404</title>")
+    monkeypatch.setitem(DATASETS, "kmnist", dataclasses.replace(DATASETS["kmnist"], mirrors=(url,),
+                                                                download_md5={}))
+    with pytest.raises(DataError) as err:
+        load_dataset("kmnist", validation_size=0, splits=("test",))
+    message = str(err.value)
+    assert "HTML page" in message and url in message and ".part" not in message

@@ -65,11 +65,14 @@ def page(server_url):
         assert not errors, f"JavaScript errors on the page: {errors}"
 
 
-def draw(page, digit: int) -> None:
-    """Draw ``digit`` on the pad with the mouse, one stroke at a time, like a person."""
+def draw(page, digit: int, region=(0.2, 0.15, 0.6, 0.7)) -> None:
+    """Draw ``digit`` on the pad with the mouse, one stroke at a time, like a person.
+
+    ``region``: (left, top, width, height) of the digit, as shares of the pad.
+    """
     box = page.locator("#pad").bounding_box()
-    left, top = box["x"] + 0.2 * box["width"], box["y"] + 0.15 * box["height"]
-    width, height = 0.6 * box["width"], 0.7 * box["height"]
+    left, top = box["x"] + region[0] * box["width"], box["y"] + region[1] * box["height"]
+    width, height = region[2] * box["width"], region[3] * box["height"]
     for stroke in STROKES[digit]:
         x, y = stroke[0]
         page.mouse.move(left + x * width, top + y * height)
@@ -135,3 +138,43 @@ def test_confusion_cell_click_shows_its_test_images(page):
     assert f"{count} test images" in page.locator("#gallery-title").inner_text()
     assert page.locator("#gallery img").count() == min(count, 60)
     page.screenshot(path=str(ARTIFACTS / "inspect.png"), full_page=True)
+
+
+def test_probability_bars_show_their_length(page):
+    """Each bar's rendered fill is its probability's share of the track (measured, not the style)."""
+    page.click("#clear")
+    draw(page, 7)
+    assert shown_digit(page) == "7"
+    page.wait_for_timeout(300)                                   # the bars' width transition
+    measured = page.evaluate("""() => [...document.querySelectorAll('#bars .bar')].map(bar => [
+        bar.querySelector('.fill').getBoundingClientRect().width,
+        bar.querySelector('.track').getBoundingClientRect().width,
+        parseFloat(bar.querySelector('.value').textContent) / 100])""")
+    assert len(measured) == 10
+    for fill, track, probability in measured:
+        assert track > 50 and abs(fill / track - probability) < 0.02, measured
+    assert max(fill for fill, _, _ in measured) > 0.5 * measured[0][1]   # the winner's bar is long
+
+
+def test_several_digits_show_the_number_with_a_box_each(page):
+    page.click("#clear")
+    draw(page, 4, region=(0.05, 0.25, 0.28, 0.45))
+    draw(page, 1, region=(0.38, 0.25, 0.24, 0.45))
+    draw(page, 7, region=(0.68, 0.25, 0.28, 0.45))
+    page.wait_for_selector("body[data-state='idle']")
+    page.wait_for_function("document.getElementById('prediction').dataset.number === '417'", timeout=5000)
+    assert page.locator("#prediction").inner_text() == "417"
+    assert page.locator("#boxes").get_attribute("data-count") == "3"
+    page.screenshot(path=str(ARTIFACTS / "number-417.png"), full_page=True)
+    page.click("#clear")
+    assert page.locator("#boxes").get_attribute("data-count") == "0"
+
+
+def test_a_single_tap_is_no_digit(page):
+    page.click("#clear")
+    box = page.locator("#pad").bounding_box()
+    page.mouse.click(box["x"] + 0.5 * box["width"], box["y"] + 0.5 * box["height"])
+    page.wait_for_selector("body[data-state='idle']")
+    page.wait_for_function("document.getElementById('message').textContent.startsWith('no digit')")
+    assert page.locator("#prediction").inner_text() == "–"
+    assert page.locator("#prediction").get_attribute("data-digit") == ""

@@ -131,32 +131,35 @@ shade = np.linspace(1.15, 0.8, 360)[None, :]            # a shadow across the pa
 gray = np.clip(np.asarray(photo, dtype=np.float64) / 255 * shade + rng.normal(0, 0.02, (300, 360)), 0, 1)
 
 # %% [markdown]
-# The stages of `to_mnist`, one by one (each is a small function in `preprocess.py`):
+# The stages of `to_mnist`, one by one (small functions in `segment.py` and `preprocess.py`; the
+# image processing itself is scipy.ndimage and scikit-image):
 #
-# 1. **ink**: decide from the border which side is paper, flip to light-on-dark, subtract the
-#    background, stretch the contrast;
-# 2. **threshold**: Otsu's method picks the level that best splits ink from background;
-#    what lies well below it (paper grain, noise) becomes 0; crop to the ink;
+# 1. **ink**: the paper's brightness is estimated locally (a closing wider than any stroke, on
+#    a small copy of the picture), so grey paper and the shadow go; whether ink is darker or
+#    lighter than the paper is read from the picture; the result is ink 1, paper 0;
+# 2. **threshold**: Otsu's method picks the level that best splits ink from paper; connected
+#    pieces of ink that are lines along the edges, or specks, are dropped; what is left is cut
+#    out (`find_digits`; several digits side by side come out one by one);
 # 3. **thicken and shrink**: strokes that would become thinner than MNIST's are dilated, then
 #    the crop is resized (anti-aliased) so its longer side is 20 pixels;
 # 4. **centre**: placed in 28x28 with its centre of mass at the centre.
 
 # %%
-from digitnet import preprocess
+from digitnet import preprocess, segment
 
-ink = preprocess._ink(gray)
-threshold = preprocess._otsu_threshold(ink)
-mask = ink > threshold
-floor = 0.4 * threshold                                 # paper grain below the ink goes to 0
-ink = np.clip((ink - floor) / (1 - floor), 0, 1)
-rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+ink = segment.ink_image(gray)
+mask = ink > segment.threshold(ink)
+found = segment.find_digits(gray)
+digit = segment.join(found.digits)                      # everything found, as one digit
+left, top, right, bottom = digit.box
+floor = 0.4 * preprocess.FLOOR_THRESHOLD                # paper grain below the ink goes to 0
+crop = np.clip((digit.ink - floor) / (1 - floor), 0, 1)
 scale = preprocess.MNIST_BOX / max(crop.shape)
-thick = preprocess._thicken(crop, mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], scale)
+thick = preprocess._thicken(crop, digit.mask, scale)
 print("strokes thickened before shrinking:", thick is not crop, "(this pen is wide enough)" * (thick is crop))
 small = preprocess._resize(thick, scale)
 field = preprocess._centre_by_mass(small)
-stages = {"photo": gray, "1. ink, light on dark": ink, "2. threshold": mask, "   cropped": crop,
+stages = {"photo": gray, "1. ink, light on dark": ink, "2. threshold": mask, "   cut out": crop,
           "3. 20x20 box": small, "4. centred 28x28": field}
 fig, axes = plt.subplots(1, len(stages), figsize=(13, 2.4))
 for ax, (title, image) in zip(axes, stages.items()):
@@ -176,6 +179,30 @@ plt.xticks(net.classes)
 plt.ylabel("probability")
 plt.show()
 assert net.classes[p.argmax()] == 7
+
+# %% [markdown]
+# ## A whole number, and an honest "no"
+#
+# `digitnet.recognise.read_picture` is what `digitnet predict` and the page call. With
+# `number=True` it cuts the picture into digits (connected pieces of ink, left to right) and
+# reads each; a dot or a picture of empty form lines is "no digit", not a guess. Below,
+# `min_confidence` turns a weak answer into "unsure": `digitnet evaluate` prints what each
+# threshold costs on the test set (the risk-coverage table).
+
+# %%
+from digitnet.recognise import read_picture
+
+sheet = Image.new("L", (420, 160), 235)
+pen = ImageDraw.Draw(sheet)
+pen.line([(40, 40), (40, 95), (95, 95)], fill=20, width=12)           # a 4 ...
+pen.line([(80, 30), (80, 130)], fill=20, width=12)
+pen.line([(150, 45), (190, 30), (225, 50), (150, 130), (230, 130)], fill=20, width=12, joint="curve")  # a 2
+pen.line([(280, 35), (350, 35), (305, 135)], fill=20, width=12)        # a 7
+reading = read_picture(net, np.asarray(sheet, dtype=np.float64) / 255, number=True)
+print("number:", reading["number"], [(d["label"], d["box"]) for d in reading["digits"]])
+dot = np.ones((200, 200))
+dot[98:104, 98:104] = 0                                                # one tap of a pen
+print(read_picture(net, dot)["status"], "-", read_picture(net, dot)["reason"])
 
 # %% [markdown]
 # ## A peek inside

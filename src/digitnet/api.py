@@ -21,7 +21,7 @@ from .data import Dataset
 from .errors import ConfigError, InputError
 from .hooks import Hook
 from .inputs import check_features, check_sample_weight, encode_labels
-from .metrics import classification_report
+from .metrics import classification_report, risk_coverage
 from .model import Network
 from .train import train
 
@@ -133,7 +133,10 @@ def evaluate_indices(model: Network, X: np.ndarray, indices: np.ndarray,
     if classes is not None:
         indices = class_map(model, classes)[indices]
     probs = model.predict_proba(X)  # (N, K)
-    return classification_report(indices, probs.argmax(axis=1), model.classes), probs
+    predicted = probs.argmax(axis=1)
+    report = classification_report(indices, predicted, model.classes)
+    report["risk_coverage"] = risk_coverage(probs.max(axis=1), predicted == indices)
+    return report, probs
 
 
 def class_map(model: Network, classes: Sequence) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 from . import __version__
 from .config import PRESETS, TrainConfig, preset
 from .data import DATASETS, load_dataset
-from .errors import ConfigError, DataError, DigitnetError, TrainingInterrupted
+from .errors import ConfigError, DataError, DigitnetError, ImageError, TrainingInterrupted
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -65,11 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="read digits from PNG or JPEG images, or CSV rows")
     predict.add_argument("model", type=Path)
     predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE",
-                         help="pictures, or CSV files of pixel rows (Kaggle's test.csv, mnist_test.csv)")
+                         help="pictures, folders of pictures, or CSV files of pixel rows (Kaggle's "
+                              "test.csv, mnist_test.csv)")
     predict.add_argument("--submission", type=Path, metavar="CSV",
                          help="with one CSV file of images: write Kaggle's submission file ImageId,Label")
     predict.add_argument("--save-input", type=Path, metavar="DIR",
-                         help="also write the 28x28 image the network sees, as PNG, into DIR")
+                         help="also write the 28x28 image the network sees, as PNG, into DIR "
+                              "(never over an existing file)")
+    predict.add_argument("--number", action="store_true",
+                         help="read every digit in each picture, left to right, as one number")
+    predict.add_argument("--min-confidence", type=float, default=0.0, metavar="P",
+                         help="below this top probability the answer is 'unsure' instead of a guess "
+                              "(0-1; digitnet evaluate prints the accuracy each threshold gives)")
     predict.add_argument("--json", action="store_true")
 
     plot = commands.add_parser("plot", help="(re)draw the plots of a training run")
@@ -317,45 +324,124 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .csvdata import data_lines, is_csv, read_digits_csv
-    from .inputs import to_float
+    """Read every picture (or CSV row) given; one bad file never loses the others' results."""
     from .modelfile import load_model
-    from .preprocess import image_to_input
 
     model, meta = load_model(args.model)
-    classes = [str(c) for c in model.classes]
     if args.submission is not None:
         return _submission(model, args)
-    names, blocks, pictures = [], [], []
-    for path in args.images:
-        if is_csv(path):   # one image per row: pixels as the network takes them, no preprocessing
-            table = read_digits_csv(path, model.n_features_in)
-            names += [f"{path} line {line}" for line in data_lines(path, table.skip)]
-            blocks.append(to_float(table.images, model.dtype))            # (rows, n_features), as predict
-            pictures += [None] * len(table.images)
-        else:
-            if path.is_dir():
-                raise ConfigError(f"{path}: is a folder; give the pictures in it, e.g. {path}/*.png")
-            names.append(str(path))
-            blocks.append(image_to_input(path)[None, :])                   # (1, 784)
-            pictures.append(path)
-    inputs = np.concatenate(blocks)  # (N, n_features)
-    probs = model.predict_proba(inputs.astype(model.dtype, copy=False))
+    if not 0.0 <= args.min_confidence <= 1.0:
+        raise ConfigError(f"--min-confidence must be in [0, 1], got {args.min_confidence}")
+    saver = _InputSaver(args.save_input) if args.save_input else None
+    args.image_shape = meta.get("image_shape")          # 28x28 for MNIST; 8x8 for an 8x8 set
     predictions = []
-    for name, picture, x, p in zip(names, pictures, inputs, probs):
-        top = np.argsort(-p)[:3]
-        predictions.append({"image": name, "digit": int(top[0]), "label": classes[top[0]],
-                            "probabilities": [float(v) for v in p],
-                            "top3": [{"digit": int(k), "label": classes[k], "probability": float(p[k])}
-                                     for k in top]})
-        if args.save_input and picture is not None:
-            _save_input(args.save_input / (picture.stem + "-28x28.png"), x)
-        if not args.json:
-            others = ", ".join(f"{classes[k]} {100 * p[k]:.1f}%" for k in top)
-            print(f"{name}: {classes[top[0]]}   (top 3: {others})")
+    for name, path in _expand(args.images):
+        for entry in _read_item(model, name, path, args):
+            predictions.append(entry)
+            inputs = entry.pop("inputs", [])
+            if saver is not None and path is not None and not entry.get("error"):
+                for k, x in enumerate(inputs):
+                    saver.save(path, x, k if len(inputs) > 1 else None)
+            if not args.json:
+                _print_reading(entry)
     if args.json:
         print(json.dumps({"model": str(args.model), "predictions": predictions}))
-    return 0
+    return 1 if any("error" in entry for entry in predictions) else 0
+
+
+def _expand(paths: list[Path]):
+    """``(name, path)`` for each argument; a folder gives the pictures inside it (sorted, recursively)."""
+    from .folders import PICTURE_SUFFIXES
+
+    for path in paths:
+        if not path.is_dir():
+            yield str(path), path
+            continue
+        pictures = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PICTURE_SUFFIXES
+                          and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        if not pictures:
+            yield str(path), None                 # reported as an error entry
+        for picture in pictures:
+            yield str(picture), picture
+
+
+def _read_item(model, name: str, path: Path | None, args):
+    """The entries for one argument: one per picture, one per CSV row, or one error."""
+    from .csvdata import data_lines, is_csv, read_digits_csv
+    from .folders import PICTURE_SUFFIXES
+    from .inputs import to_float
+    from .recognise import read_picture
+
+    try:
+        if path is None:
+            raise ImageError(f"{name}: folder holds no pictures ({', '.join(PICTURE_SUFFIXES)})")
+        if is_csv(path):   # one image per row: pixels as the network takes them, no preprocessing
+            table = read_digits_csv(path, model.n_features_in)
+            probs = model.predict_proba(to_float(table.images, model.dtype))          # (rows, K)
+            lines = data_lines(path, table.skip)
+            for line, p in zip(lines, probs):
+                yield {"image": f"{name} line {line}", **_csv_answer(model, p, args.min_confidence)}
+            return
+        result = read_picture(model, path, number=args.number, min_confidence=args.min_confidence,
+                              image_shape=args.image_shape)
+    except DigitnetError as err:
+        message = str(err)
+        yield {"image": name, "error": message if message.startswith(name) else f"{name}: {message}"}
+        return
+    yield {"image": name, **result}
+
+
+def _csv_answer(model, p: np.ndarray, min_confidence: float) -> dict:
+    from .recognise import _answer
+
+    answer = _answer(p, [str(c) for c in model.classes], min_confidence)
+    return {"status": "ok" if answer["digit"] is not None else "unsure", **answer}
+
+
+def _print_reading(entry: dict) -> None:
+    """One line per picture: the answer and the top three, the number, or why there is none."""
+    name = entry["image"]
+    if "error" in entry:
+        print(f"digitnet: {entry['error']}", file=sys.stderr)
+        return
+    status = entry["status"]
+    if status == "no digit":
+        print(f"{name}: no digit ({entry['reason']})")
+    elif "number" in entry:
+        parts = ", ".join(f"{d['label'] or '?'} {100 * d['confidence']:.0f}%" for d in entry["digits"])
+        print(f"{name}: {entry['number']}   ({parts})")
+    elif status == "several digits":
+        print(f"{name}: {entry['warning']}")
+    elif status == "unsure":
+        guess = entry["guess"]["label"]
+        print(f"{name}: unsure (best guess {guess} at {100 * entry['confidence']:.1f}%, "
+              "below --min-confidence)")
+    else:
+        others = ", ".join(f"{t['label']} {100 * t['probability']:.1f}%" for t in entry["top3"])
+        print(f"{name}: {entry['label']}   (top 3: {others})")
+
+
+class _InputSaver:
+    """Writes the 28x28 inputs as PNG into a folder, never over an existing file."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def save(self, picture: Path, x: np.ndarray, index: int | None) -> Path:
+        from PIL import Image
+
+        from .fileio import atomic_open
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        stem = picture.stem + (f"-digit{index + 1}" if index is not None else "")
+        size = "x".join(map(str, x.shape))               # 28x28 for MNIST
+        target, n = self.folder / f"{stem}-{size}.png", 1
+        while target.exists():                   # a.png from two folders: digit-28x28-2.png
+            n += 1
+            target = self.folder / f"{stem}-{size}-{n}.png"
+        with atomic_open(target, "wb") as f:
+            Image.fromarray((x * 255).round().astype(np.uint8)).save(f, format="PNG")
+        return target
 
 
 def _submission(model, args) -> int:
@@ -373,15 +459,6 @@ def _submission(model, args) -> int:
     counts = ", ".join(f"{c}: {n}" for c, n in zip(*np.unique(labels, return_counts=True)))
     print(f"wrote {args.submission}: {len(labels):,} predictions for {args.images[0]} ({counts})")
     return 0
-
-
-def _save_input(path: Path, x: np.ndarray) -> None:
-    from PIL import Image
-
-    from .fileio import atomic_open
-
-    with atomic_open(path, "wb") as f:
-        Image.fromarray((x.reshape(28, 28) * 255).round().astype(np.uint8)).save(f, format="PNG")
 
 
 def cmd_plot(args) -> int:

@@ -140,7 +140,9 @@ def read_digits_csv(path: str | Path, n_features: int | None = None) -> CsvDigit
     whole = np.isfinite(values) & (values == np.round(values)) if values.dtype.kind == "f" else True
     if not np.all(whole):
         row, col = np.argwhere(~whole)[0]
-        scaled = " (pixels scaled to 0-1? multiply them by 255)" if np.nanmax(np.abs(values)) <= 1 else ""
+        pixel_values = values if label_at is None else np.delete(values, label_at, axis=1)
+        fractions = np.nanmax(np.abs(pixel_values)) <= 1
+        scaled = " (pixels scaled to 0-1? multiply them by 255)" if fractions else ""
         raise DataError(f"{layout.where(row, col)}: {values[row, col]:g} is not a whole number{scaled}")
     pixel_at = [i for i in range(len(columns)) if i != label_at]
     if label_at is None:

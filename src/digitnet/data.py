@@ -34,6 +34,7 @@ The names may be spelled otherwise (``train-images.idx3-ubyte``), and
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -76,6 +77,8 @@ class Dataset:
     unverified : tuple of str
         Files given by the user whose content is not the dataset's known
         one (checksum): used, and named in a note.
+    image_shape : tuple of int, or None
+        (height, width) of one image when the files say it (IDX); see ``shape_2d``.
     """
 
     name: str
@@ -89,10 +92,22 @@ class Dataset:
     source: str
     w_train: np.ndarray | None = None
     unverified: tuple[str, ...] = ()
+    image_shape: tuple[int, int] | None = None
 
     @property
     def n_features(self) -> int:
         return int(self.x_train.shape[1])
+
+    @property
+    def shape_2d(self) -> tuple[int, int] | None:
+        """(height, width) of one image: as the files give it, else square when the size is a square."""
+        return self.image_shape or square_shape(self.n_features)
+
+
+def square_shape(n_features: int) -> tuple[int, int] | None:
+    """(side, side) when ``n_features`` is a square number (784 -> (28, 28)), else None."""
+    side = math.isqrt(n_features)
+    return (side, side) if side * side == n_features and side > 0 else None
 
 
 def dataset_info(name: str) -> DatasetInfo:
@@ -121,8 +136,15 @@ def find_file(folder: Path, stem: str) -> Path | None:
             return candidate
     if not folder.is_dir():
         return None
-    matches = sorted(p for p in folder.iterdir() if _squash(p.name) == _squash(stem) and p.is_file())
-    return matches[0] if matches else None
+    same = [p for p in folder.iterdir() if _squash(p.name) == _squash(stem)]
+    matches = sorted(p for p in same if p.is_file())
+    if matches:
+        return matches[0]
+    # Kaggle's copy of MNIST unpacks each file into a folder of its own name:
+    # t10k-images-idx3-ubyte/t10k-images-idx3-ubyte.
+    inside = sorted(p for sub in same if sub.is_dir() for p in sub.iterdir()
+                    if p.is_file() and _squash(p.name) == _squash(stem))
+    return inside[0] if inside else None
 
 
 def _squash(name: str) -> str:
@@ -189,7 +211,10 @@ def locate(name: str, data_dir: str | Path | None = None, download: bool = True,
         if not folder.is_dir():
             raise DataError(f"{folder}: data folder not found")
         missing = [s for s in stems if not find_file(folder, s)]
-        raise DataError(f"{folder}: missing {name} file {missing[0]}[.gz]")
+        others = [other for other, known in DATASETS.items() if other != name and known.files != info.files
+                  and any(_has_all(c, known.stems(splits)) for c in (folder, folder / "gzip"))]
+        hint = f" (it holds {others[0]} files: add --dataset {others[0]})" if others else ""
+        raise DataError(f"{folder}: missing {name} file {missing[0]}[.gz]{hint}")
     for candidate in (REPO_DATA_DIR / name, cache_dir(name)):
         if _has_all(candidate, stems):
             return candidate
@@ -248,8 +273,18 @@ def class_names(info: DatasetInfo, folder: Path) -> tuple[tuple | None, int]:
     return names, labels[0]
 
 
-def load_split(folder: Path, split: str, info: DatasetInfo | None = None,
+def load_split(folder: str | Path, split: str, info: DatasetInfo | None = None,
                unverified: list[str] | None = None, check_range: bool = True):
+    """Load ``split`` ("train" or "test") of a dataset from a folder.
+
+    Returns ``(images, labels)``; see :func:`_read_split` for the details.
+    """
+    images, labels, _ = _read_split(folder, split, info, unverified, check_range)
+    return images, labels
+
+
+def _read_split(folder: str | Path, split: str, info: DatasetInfo | None = None,
+                unverified: list[str] | None = None, check_range: bool = True):
     """Load ``split`` ("train" or "test") of a dataset from a folder.
 
     Parameters
@@ -271,6 +306,8 @@ def load_split(folder: Path, split: str, info: DatasetInfo | None = None,
         them; transposed images (EMNIST) are turned upright.
     labels : ndarray of int64, shape (n,)
         Class indices: the file's labels minus the first class's label.
+    image_shape : tuple of int
+        (height, width) of one image, upright.
 
     Raises
     ------
@@ -278,6 +315,7 @@ def load_split(folder: Path, split: str, info: DatasetInfo | None = None,
         A missing, corrupt or mismatched file, images and labels of
         different counts, labels out of range; the message names the file.
     """
+    folder = Path(folder)
     info = info or DatasetInfo(name="idx", classes=DATASETS["mnist"].classes)
     stems = info.stems((split,))
     paths = []
@@ -316,7 +354,7 @@ def load_split(folder: Path, split: str, info: DatasetInfo | None = None,
             bad = low if low < offset else high
             span = f"{offset}-{top}" if top is not None else f"{offset} and above"
             raise DataError(f"{paths[1]}: label {bad} out of range {span}")
-    return np.ascontiguousarray(images).reshape(len(images), -1), labels - offset
+    return np.ascontiguousarray(images).reshape(len(images), -1), labels - offset, images.shape[1:]
 
 
 def load_dataset(
@@ -327,6 +365,7 @@ def load_dataset(
     train_limit: int | None = None,
     download: bool = True,
     splits: tuple[str, ...] = SPLITS,
+    small_set_validation: bool = False,
 ) -> Dataset:
     """Load a dataset and carve a validation set out of its training images.
 
@@ -350,6 +389,9 @@ def load_dataset(
         The splits to read: ``("test",)`` reads and checks only the test
         files (the training and validation parts are then empty, and
         ``validation_size`` must be 0).
+    small_set_validation : bool
+        When ``validation_size`` is more than a fifth of the training images
+        (an own small IDX export), validate on a tenth of them instead.
 
     Returns
     -------
@@ -369,8 +411,10 @@ def load_dataset(
     # files must match their checksums.
     explicit = bool(data_dir or os.environ.get("DIGITNET_DATA_DIR"))
     unverified: list[str] | None = [] if explicit else None
-    parts = {split: load_split(folder, split, info, unverified, check_range=not explicit)
-             for split in splits}
+    read = {split: _read_split(folder, split, info, unverified, check_range=not explicit)
+            for split in splits}
+    parts = {split: (images, labels) for split, (images, labels, _) in read.items()}
+    image_shape = next(iter(read.values()))[2]
     width = next(iter(parts.values()))[0].shape[1]
     empty = np.zeros((0, width), np.uint8), np.zeros(0, np.int64)
     x, y = parts.get("train", empty)
@@ -382,8 +426,11 @@ def load_dataset(
     if "train" not in splits and validation_size:
         raise DataError("a validation set comes out of the training split: pass validation_size=0 "
                         "when loading only the test split")
+    if small_set_validation and validation_size > 0.2 * len(x):
+        validation_size = round(0.1 * len(x))
     if validation_size < 0 or (validation_size and validation_size >= len(x)):
-        raise DataError(f"validation size {validation_size} must be in [0, {len(x)})")
+        raise DataError(f"validation size {validation_size} must be in [0, {len(x)}) "
+                        f"({len(x):,} training images in {folder}): lower --validation-size")
     order = np.random.default_rng(split_seed).permutation(len(x))
     val_idx, train_idx = np.sort(order[:validation_size]), np.sort(order[validation_size:])
     if train_limit is not None:
@@ -399,6 +446,7 @@ def load_dataset(
         classes=classes,
         source=str(folder),
         unverified=tuple(unverified or ()),
+        image_shape=(int(image_shape[0]), int(image_shape[1])),
     )
 
 

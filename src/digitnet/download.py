@@ -102,8 +102,8 @@ def _download(info, urls: list[str], target: Path, retries, timeout, progress, b
             try:
                 check(tmp)
             except DataError as err:
-                tmp.unlink(missing_ok=True)
-                errors.append(f"{url}: {err}")
+                tmp.unlink(missing_ok=True)     # the message names what was served, not a deleted file
+                errors.append(f"{url}: {str(err).replace(str(tmp) + ': ', '')}")
                 break  # a server handing out bad content will not improve on retry
             os.replace(tmp, target)
             return

@@ -162,6 +162,8 @@ def _describe(start: bytes, magic: int) -> str:
     for signature, what in _OTHER_FORMATS:
         if start.startswith(signature):
             return what
+    if start[257:262] == b"ustar":                      # a tar archive (a .tar.gz, once ungzipped)
+        return "it is a tar archive: unpack it first (tar -xf)"
     text = start.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if text.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml")) or b"<html" in text[:512]:
         return "it is an HTML page (a failed download or an error page?): open it in a browser to read it"

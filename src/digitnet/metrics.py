@@ -84,6 +84,59 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes) -> di
     }
 
 
+COVERAGES = (1.0, 0.99, 0.98, 0.95, 0.90)
+
+
+def risk_coverage(confidence: np.ndarray, correct: np.ndarray, coverages=COVERAGES) -> list[dict]:
+    """Accuracy when only the most confident answers are given: the risk-coverage trade-off.
+
+    For each target coverage c, the threshold is the confidence of the
+    ``ceil(c * N)``-th most confident answer; every answer at or above it is
+    kept (ties included, so the coverage reported is what that threshold
+    really gives). Answers below it would be "unsure" with ``digitnet
+    predict --min-confidence THRESHOLD``.
+
+    Parameters
+    ----------
+    confidence : ndarray, shape (N,)
+        The top probability of each answer.
+    correct : ndarray of bool, shape (N,)
+        Whether each answer is right.
+    coverages : sequence of float
+        Target shares of answers kept, in (0, 1].
+
+    Returns
+    -------
+    list of dict
+        ``{"target": c, "threshold": t, "coverage": kept / N, "accuracy": correct among kept, "kept": n}``.
+
+    Reference: Y. Geifman and R. El-Yaniv, "Selective classification for deep
+    neural networks", NeurIPS 2017 (risk = 1 - accuracy on the kept answers).
+    """
+    confidence, correct = np.asarray(confidence, np.float64), np.asarray(correct, bool)
+    n = len(confidence)
+    if n == 0:
+        return []
+    ranked = np.sort(confidence)[::-1]
+    rows = []
+    for target in coverages:
+        threshold = float(ranked[max(1, math.ceil(target * n)) - 1])
+        kept = confidence >= threshold
+        rows.append({"target": float(target), "threshold": threshold, "coverage": float(kept.mean()),
+                     "accuracy": float(correct[kept].mean()), "kept": int(kept.sum())})
+    return rows
+
+
+def format_risk_coverage(rows: list[dict]) -> str:
+    """The risk-coverage rows as a text table."""
+    lines = ["Answering only when confident (digitnet predict --min-confidence THRESHOLD)",
+             f"{'coverage':>9}  {'accuracy':>8}  {'threshold':>9}  {'answered':>8}"]
+    for row in rows:
+        lines.append(f"{100 * row['coverage']:>8.1f}%  {100 * row['accuracy']:>7.2f}%  "
+                     f"{row['threshold']:>9.4f}  {row['kept']:>8,}")
+    return "\n".join(lines)
+
+
 def format_report(report: dict, classes) -> str:
     """The report as readable text tables."""
     acc, (low, high) = report["test_accuracy"], report["accuracy_ci95"]
@@ -103,6 +156,8 @@ def format_report(report: dict, classes) -> str:
     lines.append(" " * 7 + " ".join(f"{c:>{width}}" for c in labels))
     for label, row in zip(labels, report["confusion_matrix"]):
         lines.append(f"{label:>6} " + " ".join(f"{v:>{width}}" for v in row))
+    if report.get("risk_coverage"):
+        lines += ["", format_risk_coverage(report["risk_coverage"])]
     return "\n".join(lines)
 
 

@@ -60,13 +60,23 @@ def save_model(path: str | Path, model: Network, metadata: dict | None = None) -
         **(metadata or {}),
         "format": FORMAT, "format_version": FORMAT_VERSION, "digitnet_version": __version__,
         "layers": model.spec(), "classes": _json_classes(model.classes),
-        "preprocessing": PREPROCESSING, "dtype": str(model.dtype),
+        "preprocessing": _preprocessing((metadata or {}).get("image_shape"), model),
+        "dtype": str(model.dtype),
     }
     try:
         return save_npz(path, dict(model.named_parameters()), meta)
     except OSError as err:
         raise ModelFileError(f"{str(path) or '(empty path)'}: cannot write the model file "
                              f"({err.strerror or err})") from None
+
+
+def _preprocessing(image_shape, model: Network) -> dict:
+    """What an input must be: the image size the network was trained on, and the scale."""
+    if not image_shape:
+        return PREPROCESSING
+    h, w = image_shape
+    return {**PREPROCESSING, "input": f"(n_samples, n_features); images flattened row by row "
+                                      f"({h}x{w} -> {h * w})"}
 
 
 def _json_classes(classes) -> list:

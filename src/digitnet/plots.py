@@ -92,12 +92,15 @@ def plot_confusion(cm: np.ndarray, classes, path: Path) -> Path:
 
 
 def plot_misclassified(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
-                       probs: np.ndarray, path: Path, classes=None, limit: int = 36) -> Path:
+                       probs: np.ndarray, path: Path, classes=None, limit: int = 36,
+                       image_shape: tuple[int, int] | None = None) -> Path:
     """A grid of test images the network got wrong, most confident mistakes first.
 
     Parameters
     ----------
-    images : ndarray, shape (N, 784)
+    images : ndarray, shape (N, n_features)
+        Flattened images of ``image_shape`` (default: square, 784 -> 28x28; a
+        row of values when the size is not a square).
     y_true, y_pred : ndarray, shape (N,)
     probs : ndarray, shape (N, K)
     """
@@ -111,15 +114,23 @@ def plot_misclassified(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarra
     for ax in axes.ravel():
         ax.axis("off")
     for ax, i in zip(axes.ravel(), wrong):
-        ax.imshow(images[i].reshape(28, 28), cmap="gray_r")
+        ax.imshow(images[i].reshape(_shape(images.shape[1], image_shape)), cmap="gray_r")
         ax.set_title(f"true {names[y_true[i]][:7]}\npred {names[y_pred[i]][:7]} "
                      f"{100 * probs[i, y_pred[i]]:.0f}%", fontsize=7)
     fig.suptitle(f"Misclassified test images ({len(np.flatnonzero(y_true != y_pred))} in all)")
     return _save(fig, path)
 
 
-def plot_weights(W: np.ndarray, path: Path, limit: int = 64) -> Path:
-    """The first layer's weights, one 28x28 tile per hidden unit.
+def _shape(n_features: int, image_shape: tuple[int, int] | None) -> tuple[int, int]:
+    """How to draw ``n_features`` values as a picture."""
+    from .data import square_shape
+
+    return image_shape or square_shape(n_features) or (1, n_features)
+
+
+def plot_weights(W: np.ndarray, path: Path, limit: int = 64,
+                 image_shape: tuple[int, int] | None = None) -> Path:
+    """The first layer's weights, one tile per hidden unit (28x28 for MNIST).
 
     Each hidden unit computes a dot product with the image: red pixels push
     it up, blue ones down. Many units learn stroke-like detectors. Each tile
@@ -129,13 +140,15 @@ def plot_weights(W: np.ndarray, path: Path, limit: int = 64) -> Path:
     n = min(limit, W.shape[1])
     cols = 8
     rows = -(-n // cols)
-    tiles = np.zeros((rows * 29 + 1, cols * 29 + 1))  # 1-pixel gaps between tiles
+    h, w_ = _shape(W.shape[0], image_shape)
+    tiles = np.zeros((rows * (h + 1) + 1, cols * (w_ + 1) + 1))  # 1-pixel gaps between tiles
     mask = np.ones_like(tiles, dtype=bool)
     for k in range(n):
-        w = W[:, k].reshape(28, 28)
+        w = W[:, k].reshape(h, w_)
         r, c = divmod(k, cols)
-        tiles[1 + r * 29:r * 29 + 29, 1 + c * 29:c * 29 + 29] = w / (np.abs(w).max() or 1.0)
-        mask[1 + r * 29:r * 29 + 29, 1 + c * 29:c * 29 + 29] = False
+        place = (slice(1 + r * (h + 1), (r + 1) * (h + 1)), slice(1 + c * (w_ + 1), (c + 1) * (w_ + 1)))
+        tiles[place] = w / (np.abs(w).max() or 1.0)
+        mask[place] = False
     fig, ax = plt.subplots(figsize=(cols * 1.0, rows * 1.0 + 0.4))
     ax.imshow(np.ma.masked_array(tiles, mask), cmap="coolwarm", vmin=-1, vmax=1,
               interpolation="nearest")
@@ -154,6 +167,6 @@ def plot_run(run_dir: Path, history: list[dict], report: dict, model, data,
         plot_accuracy(history, run_dir / "accuracy.png"),
         plot_confusion(np.array(report["confusion_matrix"]), data.classes, run_dir / "confusion.png"),
         plot_misclassified(data.x_test, data.y_test, y_pred, probs, run_dir / "misclassified.png",
-                           data.classes),
-        plot_weights(model.parameters()[0], run_dir / "weights.png"),
+                           data.classes, image_shape=data.shape_2d),
+        plot_weights(model.parameters()[0], run_dir / "weights.png", image_shape=data.shape_2d),
     ]

@@ -6,13 +6,12 @@ their centre of mass sits at the centre. A network trained on them expects
 exactly that: light ink (1.0) on a black background (0.0), about 20 pixels
 tall, strokes about 2 pixels wide. :func:`to_mnist` does the same to any image:
 
-1. find the background from the border and flip dark-on-light to
-   light-on-dark;
-2. subtract the background and stretch the contrast, so a grey photo of a
-   pencil digit looks like a scan;
-3. crop to the ink, thicken strokes that would vanish when shrunk,
-   fit into 20x20 keeping the aspect ratio;
-4. centre by centre of mass in 28x28.
+1. find the ink, whatever the paper's brightness, the shadows and the
+   polarity, and drop what is not a digit (edge lines, specks, a dot):
+   :func:`digitnet.segment.find_digits`;
+2. crop to the ink, thicken strokes that would vanish when shrunk,
+   fit into 20x20 keeping the aspect ratio (:func:`fit_digit`);
+3. centre by centre of mass in 28x28.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ImageError
+from .segment import Digit, find_digits, join
 
 MAX_PIXELS = 40_000_000   # about 6300 x 6300: any photo, but no decompression bombs
 WORK_SIZE = 1600          # larger pictures are shrunk to this many pixels on the long side
@@ -31,6 +31,7 @@ MNIST_BOX = 20            # digits fit in 20x20 ...
 MNIST_SIZE = 28           # ... inside a 28x28 field
 MNIST_CENTRE = 14.0       # where MNIST's centres of mass lie (measured: 14.0 +- 0.3)
 MIN_STROKE = 1.4          # thinner strokes (in 20x20 pixels) are thickened to ~2
+FLOOR_THRESHOLD = 0.2     # the lowest ink threshold (segment.threshold): grain below 0.4 x it is 0
 
 
 def load_image(path: str | Path) -> np.ndarray:
@@ -71,6 +72,11 @@ def decode_image(source, name: str = "image") -> np.ndarray:
                 if im.width * im.height > MAX_PIXELS:
                     raise ImageError(f"{name}: image is {im.width}x{im.height}, larger than "
                                      f"{MAX_PIXELS:,} pixels")
+                # A JPEG can be decoded at 1/2, 1/4 or 1/8 of its size directly (DCT scaling):
+                # a 12-megapixel photo is read at about WORK_SIZE instead of in full.
+                if im.format == "JPEG" and max(im.size) >= 2 * WORK_SIZE:
+                    im.draft(im.mode, (im.width * WORK_SIZE // max(im.size),
+                                       im.height * WORK_SIZE // max(im.size)))
                 im = ImageOps.exif_transpose(im)
                 return _to_gray(_shrink(im))
     except ImageError:
@@ -132,6 +138,9 @@ def _to_gray(im) -> np.ndarray:
 def to_mnist(gray: np.ndarray) -> np.ndarray:
     """Make a grayscale picture of one digit look like an MNIST digit.
 
+    The digit is found as :func:`digitnet.segment.find_digits` finds it
+    (lighting, clutter, dots); everything found is read as one digit.
+
     Parameters
     ----------
     gray : ndarray, shape (H, W)
@@ -146,55 +155,47 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     Raises
     ------
     ImageError
-        If the picture is blank (no ink distinguishable from the background).
+        If the picture is blank or holds no digit (only lines, a dot).
     """
+    gray = check_gray(gray)
+    found = find_digits(gray)
+    if not found.digits:
+        raise ImageError(f"no digit found: {found.no_digit}")
+    return fit_digit(join(found.digits))
+
+
+def check_gray(gray) -> np.ndarray:
+    """``gray`` as a finite 2-d float64 array, or an ImageError."""
     gray = np.asarray(gray, dtype=np.float64)
     if gray.ndim != 2 or min(gray.shape) < 1 or not np.all(np.isfinite(gray)):
         raise ImageError(f"expected a finite 2-d grayscale image, got shape {gray.shape}")
-    ink = _ink(gray)
-    threshold = _otsu_threshold(ink)
-    mask = ink > threshold
+    return gray
+
+
+def fit_digit(digit: Digit, shape: tuple[int, int] = (MNIST_SIZE, MNIST_SIZE)) -> np.ndarray:
+    """One found digit as MNIST draws digits: thickened if thin, fitted in 20x20, centred in 28x28.
+
+    Parameters
+    ----------
+    digit : Digit
+        Its ink (0-1) and mask, cropped to the digit.
+    shape : tuple of int
+        (height, width) of the network's images: 28x28 for MNIST; other sizes
+        keep MNIST's proportions (a box of 20/28 of the shorter side, centred).
+
+    Returns
+    -------
+    ndarray of float32, shape ``shape``
+    """
     # Paper grain and sensor noise sit well below the ink: lower the floor to
     # zero there (keeping the grey, anti-aliased stroke edges above it).
-    floor = 0.4 * threshold
-    ink = np.clip((ink - floor) / (1.0 - floor), 0.0, 1.0)
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if len(rows) == 0:
-        raise ImageError("no digit found: the image is blank or has almost no contrast")
-    ink = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    mask = mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-
-    scale = MNIST_BOX / max(ink.shape)
-    ink = _thicken(ink, mask, scale)
+    floor = 0.4 * FLOOR_THRESHOLD
+    ink = np.clip((digit.ink - floor) / (1.0 - floor), 0.0, 1.0)
+    box = max(1, round(MNIST_BOX / MNIST_SIZE * min(shape)))
+    scale = box / max(ink.shape)
+    ink = _thicken(ink, digit.mask, scale * MNIST_BOX / box)
     small = _resize(ink, scale)
-    return _centre_by_mass(small)
-
-
-def _ink(gray: np.ndarray) -> np.ndarray:
-    """Background to 0, ink to 1, whatever the polarity and lighting."""
-    h, w = gray.shape
-    frame = max(1, round(0.05 * min(h, w)))
-    border = np.concatenate([gray[:frame].ravel(), gray[-frame:].ravel(),
-                             gray[:, :frame].ravel(), gray[:, -frame:].ravel()])
-    background = np.median(border)
-    ink = gray if background < 0.5 else 1.0 - gray
-    background = min(background, 1.0 - background)
-    peak = np.percentile(ink, 99.9)  # robust to a few hot pixels
-    if peak - background < 0.1:
-        raise ImageError("no digit found: the image is blank or has almost no contrast")
-    return np.clip((ink - background) / (peak - background), 0.0, 1.0)
-
-
-def _otsu_threshold(ink: np.ndarray) -> float:
-    """Otsu's threshold: the level that best splits ink from background."""
-    hist, edges = np.histogram(ink, bins=64, range=(0.0, 1.0))
-    centres = (edges[:-1] + edges[1:]) / 2
-    weight_low = np.cumsum(hist)
-    weight_high = weight_low[-1] - weight_low
-    mean_low = np.cumsum(hist * centres) / np.maximum(weight_low, 1)
-    mean_high = ((hist * centres).sum() - np.cumsum(hist * centres)) / np.maximum(weight_high, 1)
-    between = weight_low * weight_high * (mean_low - mean_high) ** 2
-    return float(max(centres[np.argmax(between)], 0.2))
+    return _centre_by_mass(small, shape)
 
 
 def _thicken(ink: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarray:
@@ -203,6 +204,8 @@ def _thicken(ink: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarray:
     Stroke width is estimated as ``2 * area / edge length`` of the ink mask
     (a stroke of width w and length L has area w L and about 2 L edges).
     """
+    from scipy import ndimage
+
     area = mask.sum()
     edges = np.abs(np.diff(mask, axis=0)).sum() + np.abs(np.diff(mask, axis=1)).sum()
     edges += mask[0].sum() + mask[-1].sum() + mask[:, 0].sum() + mask[:, -1].sum()
@@ -210,11 +213,7 @@ def _thicken(ink: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarray:
     if width * scale >= MIN_STROKE:
         return ink
     radius = math.ceil((2.0 / scale - width) / 2)
-    padded = np.pad(ink, radius)
-    # A square maximum filter, written as shifted maxima (separable: rows, then columns).
-    h, w = ink.shape
-    rows = np.max([padded[i:i + h, :] for i in range(2 * radius + 1)], axis=0)
-    return np.max([rows[:, j:j + w] for j in range(2 * radius + 1)], axis=0)
+    return ndimage.maximum_filter(ink, size=2 * radius + 1, mode="constant")
 
 
 def _resize(ink: np.ndarray, scale: float) -> np.ndarray:
@@ -229,15 +228,17 @@ def _resize(ink: np.ndarray, scale: float) -> np.ndarray:
     return small / small.max() if small.max() > 0 else small
 
 
-def _centre_by_mass(small: np.ndarray) -> np.ndarray:
-    """Place ``small`` (h, w <= 20) in 28x28 with its centre of mass at (14, 14)."""
+def _centre_by_mass(small: np.ndarray, shape: tuple[int, int] = (MNIST_SIZE, MNIST_SIZE)) -> np.ndarray:
+    """Place ``small`` (h, w <= 20) in 28x28 (or ``shape``) with its centre of mass at the centre."""
+    from scipy import ndimage
+
     h, w = small.shape
-    total = small.sum()
-    cy = (small.sum(axis=1) @ np.arange(h)) / total
-    cx = (small.sum(axis=0) @ np.arange(w)) / total
-    top = int(np.clip(round(MNIST_CENTRE - cy), 0, MNIST_SIZE - h))
-    left = int(np.clip(round(MNIST_CENTRE - cx), 0, MNIST_SIZE - w))
-    field = np.zeros((MNIST_SIZE, MNIST_SIZE), dtype=np.float32)
+    rows, cols = shape
+    cy, cx = ndimage.center_of_mass(small)
+    centre_y, centre_x = MNIST_CENTRE / MNIST_SIZE * rows, MNIST_CENTRE / MNIST_SIZE * cols
+    top = int(np.clip(round(centre_y - cy), 0, rows - h))
+    left = int(np.clip(round(centre_x - cx), 0, cols - w))
+    field = np.zeros(shape, dtype=np.float32)
     field[top:top + h, left:left + w] = small
     return field
 

@@ -113,7 +113,11 @@ def train_run(config: TrainConfig, out: str | Path, *, data: Dataset | None = No
     if data is None and data_dir is not None and (is_csv(data_dir) or is_picture_folder(data_dir)):
         data = own_data(config, Path(data_dir), say, auto_validation)
     if data is None:
-        data = load_dataset(config.dataset, data_dir, config.validation_size, train_limit=config.train_limit)
+        data = load_dataset(config.dataset, data_dir, config.validation_size, train_limit=config.train_limit,
+                            small_set_validation=auto_validation and data_dir is not None)
+        if len(data.x_val) != config.validation_size:
+            say(f"{data.source}: validating on {len(data.x_val):,} of its training images (a tenth; "
+                "--validation-size sets it)")
     if data.unverified:
         say(unverified_note(data))
     if model is not None:
@@ -198,6 +202,7 @@ def write_run(out: str | Path, result: TrainResult, config: TrainConfig, data: D
     }
     metadata = {
         "dataset": data.name, "preset": config.preset, "config": config.to_dict(), "metrics": metrics,
+        "image_shape": list(data.shape_2d) if data.shape_2d else None,
         "train_seconds": result.train_seconds, "epochs_run": len(result.history),
         "best_epoch": result.best_epoch, "history": result.history,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "numpy_version": np.__version__,

@@ -10,9 +10,11 @@ Endpoints (the OpenAPI schema is at ``/openapi.json``):
 * ``GET  /api/evaluation``      confusion matrix and misclassified test images
 * ``GET  /api/test-images``     the test images of one confusion-matrix cell
 
-``/api/predict`` uses the very preprocessing of ``digitnet predict``
-(:func:`digitnet.preprocess.to_mnist`), so the page, the API and the command
-line see a picture the same way.
+``/api/predict`` reads a picture as ``digitnet predict`` does
+(:func:`digitnet.recognise.read_digits` on what
+:func:`digitnet.segment.find_digits` finds), so the page, the API and the
+command line see a picture the same way; a picture of several digits also
+gets the number they make and a box around each.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ from ..api import class_map, evaluate_indices
 from ..errors import DigitnetError, ImageError
 from ..losses import softmax
 from ..modelfile import load_model
-from ..preprocess import decode_image, to_mnist
+from ..preprocess import check_gray, decode_image
+from ..recognise import picture_shape, read_digits
+from ..segment import find_digits
 from .limits import MAX_BODY_BYTES, BodySizeLimit
 
 STATIC = Path(__file__).parent / "static"
@@ -60,12 +64,26 @@ class PredictRequest(BaseModel):
                           "false feeds a 28x28 array to the network as it is")
 
 
-class Prediction(BaseModel):
+class FoundDigit(BaseModel):
     digit: int = Field(description="index of the most probable class")
     label: str
-    probabilities: list[float] = Field(description="one per class, summing to 1")
+    confidence: float
+    probabilities: list[float]
+    box: list[int] = Field(description="[left, top, right, bottom] in the picture's pixels")
+
+
+class Prediction(BaseModel):
+    status: str = Field(description="'ok', 'no digit' (see reason) or 'several digits' (see number)")
+    digit: int | None = Field(description="index of the most probable class; null when there is no "
+                                          "digit or several")
+    label: str | None
+    confidence: float | None = Field(description="the top probability")
+    probabilities: list[float] = Field(description="one per class, summing to 1 (empty: no digit)")
     input: list[list[float]] = Field(description="the 28x28 image the network saw, 1 = ink")
     activations: list[list[float]] = Field(description="each hidden layer's ReLU outputs")
+    number: str | None = Field(None, description="the digits read left to right, when there are several")
+    digits: list[FoundDigit] = Field(default_factory=list, description="each digit found, left to right")
+    reason: str | None = Field(None, description="why there is no digit")
 
 
 class Problem(BaseModel):
@@ -107,19 +125,52 @@ class Inspector:
         self.path = Path(model_path)
         self.model, self.meta = load_model(self.path)
         self.classes = [str(c) for c in self.model.classes]
+        # The picture size the network takes: 28x28 for MNIST, as the model file records it.
+        try:
+            self.shape: tuple[int, int] | None = picture_shape(self.model, self.meta.get("image_shape"))
+        except ImageError:
+            self.shape = None
         self.data_dir = data_dir
         # Inference allocates its own arrays (no shared work arrays), so
         # requests may pass through the network at the same time.
         self._evaluation = None
 
     def predict(self, image28: np.ndarray) -> dict:
+        """The network's reading of one 28x28 input, with what it saw inside."""
+        if image28.size != self.model.n_features_in:
+            raise HTTPException(422, f"the network takes {self.model.n_features_in} values per image "
+                                     f"(its pictures are {self._size()}), not {image28.size}")
         x = image28.reshape(1, -1).astype(self.model.dtype)
         logits, hidden = self.model.activations(x)
         p = softmax(logits.astype(np.float64))[0]                 # (10,)
         top = int(p.argmax())
-        return {"digit": top, "label": self.classes[top], "probabilities": p.tolist(),
-                "input": image28.reshape(SIDE, SIDE).astype(float).round(4).tolist(),
+        return {"status": "ok", "digit": top, "label": self.classes[top], "confidence": float(p[top]),
+                "probabilities": p.tolist(),
+                "input": image28.reshape(self.shape or (1, -1)).astype(float).round(4).tolist(),
                 "activations": [h[0].astype(float).round(4).tolist() for h in hidden]}
+
+    def _size(self) -> str:
+        return f"{self.shape[0]}x{self.shape[1]}" if self.shape else "not pictures"
+
+    def read(self, gray: np.ndarray) -> dict:
+        """A picture read as ``digitnet predict`` reads it; several digits give the number too."""
+        if self.shape is None:
+            raise HTTPException(422, f"the network takes {self.model.n_features_in} values per input, "
+                                     "not a picture")
+        found = _find(gray)
+        if not found.digits:
+            return {"status": "no digit", "digit": None, "label": None, "confidence": None,
+                    "probabilities": [], "input": np.zeros(self.shape).tolist(), "activations": [],
+                    "reason": found.no_digit}
+        single = read_digits(self.model, found, shape=self.shape)
+        result = self.predict(single["inputs"][0])
+        if len(found.digits) > 1:
+            numbered = read_digits(self.model, found, number=True, shape=self.shape)
+            for d in numbered["digits"]:
+                del d["top3"]
+            result.update(status="several digits", digit=None, label=None,
+                          number=numbered["number"], digits=numbered["digits"])
+        return result
 
     def evaluation(self) -> dict:
         """Predictions on the test set of the model's dataset (computed once)."""
@@ -134,7 +185,7 @@ class Inspector:
                 report, probs = evaluate_indices(self.model, data.x_test, labels)
             except DigitnetError as err:
                 raise HTTPException(503, f"test set not available: {err}") from None
-            self._evaluation = {"images": data.x_test, "labels": labels,
+            self._evaluation = {"images": data.x_test, "labels": labels, "shape": data.shape_2d,
                                 "predicted": probs.argmax(axis=1), "confidence": probs.max(axis=1),
                                 "report": report}
         return self._evaluation
@@ -179,26 +230,29 @@ def create_app(model_path: str | Path, data_dir: str | Path | None = None) -> Fa
                 raise HTTPException(422, "give exactly one of 'pixels' (28x28 array) and 'image' (base64)")
             if body.pixels is not None:
                 array = np.array(body.pixels, dtype=np.float64)
-                work = (lambda: _to_mnist(array)) if body.preprocess else (lambda: array)
+                if body.preprocess:
+                    work = lambda: inspector.read(array)  # noqa: E731
+                else:
+                    work = lambda: inspector.predict(array)  # noqa: E731
             else:
                 raw = _from_base64(body.image)
-                work = lambda: _to_mnist(_decode(raw))  # noqa: E731
+                work = lambda: inspector.read(_decode(raw))  # noqa: E731
         elif kind == "multipart/form-data":
             form = await request.form()
             upload = form.get("file")
             if upload is None or isinstance(upload, str):
                 raise HTTPException(422, "multipart body needs an image file in the field 'file'")
             raw = await upload.read()
-            work = lambda: _to_mnist(_decode(raw))  # noqa: E731
+            work = lambda: inspector.read(_decode(raw))  # noqa: E731
         elif kind.startswith("image/"):
             raw = await request.body()
-            work = lambda: _to_mnist(_decode(raw))  # noqa: E731
+            work = lambda: inspector.read(_decode(raw))  # noqa: E731
         else:
             raise HTTPException(415, "send JSON ({\"pixels\": ...} or {\"image\": base64}), "
                                      "a multipart upload with field 'file', or an image/* body")
         # Decoding a big photo takes a while: do it, and the network's pass,
         # off the event loop so other requests are still answered meanwhile.
-        return await run_in_threadpool(lambda: inspector.predict(work()))
+        return await run_in_threadpool(work)
 
     @app.get("/api/model")
     def model_info() -> dict:
@@ -246,8 +300,12 @@ def create_app(model_path: str | Path, data_dir: str | Path | None = None) -> Fa
 def _test_image(ev: dict, index: int) -> dict:
     from PIL import Image
 
+    from ..data import square_shape
+
     buffer = io.BytesIO()
-    Image.fromarray(ev["images"][index].reshape(SIDE, SIDE)).save(buffer, format="PNG")
+    image = ev["images"][index]
+    Image.fromarray(image.reshape(ev.get("shape") or square_shape(image.size) or (1, -1))).save(
+        buffer, format="PNG")
     return {"index": index, "true": int(ev["labels"][index]), "predicted": int(ev["predicted"][index]),
             "confidence": round(float(ev["confidence"][index]), 4),
             "png": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()}
@@ -271,10 +329,10 @@ def _decode(raw: bytes) -> np.ndarray:
         raise HTTPException(400, str(err)) from None
 
 
-def _to_mnist(gray: np.ndarray) -> np.ndarray:
-    """The same preprocessing as ``digitnet predict``; a blank picture is a 400."""
+def _find(gray: np.ndarray):
+    """The digits in a picture, found as ``digitnet predict`` finds them; a blank picture is a 400."""
     try:
-        return to_mnist(gray)
+        return find_digits(check_gray(gray))
     except ImageError as err:
         raise HTTPException(400, str(err)) from None
 

@@ -100,8 +100,30 @@ async function predict() {
   }
 }
 
+function drawBoxes(digits) {
+  // A box and its reading around each digit of a number, on a layer above the pad (the pad's
+  // own pixels are what is sent to the network, so nothing is drawn on them).
+  const layer = document.getElementById("boxes");
+  const g = layer.getContext("2d");
+  g.clearRect(0, 0, layer.width, layer.height);
+  layer.dataset.count = String(digits.length > 1 ? digits.length : 0);
+  if (digits.length < 2) return;
+  g.strokeStyle = "#1a9c5b";
+  g.fillStyle = "#1a9c5b";
+  g.lineWidth = 2;
+  g.font = "bold 16px system-ui";
+  digits.forEach((d) => {
+    const [left, top, right, bottom] = d.box;
+    g.strokeRect(left - 3, top - 3, right - left + 6, bottom - top + 6);
+    g.fillText(d.label, left, Math.max(14, top - 6));
+  });
+}
+
 function showNothing() {
+  drawBoxes([]);
   const prediction = document.getElementById("prediction");
+  prediction.classList.remove("unsure");
+  prediction.dataset.number = "";
   prediction.textContent = "?";
   prediction.dataset.digit = "";
   document.getElementById("confidence").textContent = "";
@@ -143,14 +165,39 @@ function paintGrid(canvas, values, columns, cell) {
   });
 }
 
+// Below this top probability the page says the network is unsure (the command line's
+// --min-confidence; `digitnet evaluate` shows what each threshold costs).
+const UNSURE_BELOW = 0.6;
+
 function show(result) {
   const prediction = document.getElementById("prediction");
-  prediction.textContent = result.label;
-  prediction.dataset.digit = String(result.digit);
-  document.getElementById("confidence").textContent =
-    `${(100 * result.probabilities[result.digit]).toFixed(1)}% sure`;
-  document.getElementById("message").textContent = "";
-  renderBars(result.probabilities, result.digit);
+  const confidence = document.getElementById("confidence");
+  const message = document.getElementById("message");
+  drawBoxes(result.digits || []);
+  message.textContent = "";
+  prediction.classList.toggle("unsure", false);
+  if (result.status === "no digit") {
+    prediction.textContent = "–";
+    prediction.dataset.digit = "";
+    confidence.textContent = "";
+    message.textContent = `no digit: ${result.reason}`;
+    renderBars(new Array(classes.length).fill(0), -1);
+  } else if (result.status === "several digits") {
+    prediction.textContent = result.number;
+    prediction.dataset.digit = "";
+    prediction.dataset.number = result.number;
+    confidence.textContent = `${result.digits.length} digits`;
+    renderBars(result.probabilities, -1);
+  } else {
+    prediction.textContent = result.label;
+    prediction.dataset.digit = String(result.digit);
+    prediction.dataset.number = "";
+    const sure = result.confidence >= UNSURE_BELOW;
+    prediction.classList.toggle("unsure", !sure);
+    confidence.textContent = `${(100 * result.confidence).toFixed(1)}% sure` + (sure ? "" : " (unsure)");
+    if (!sure) message.textContent = "The network is unsure: it has seen few digits like this one.";
+    renderBars(result.probabilities, result.digit);
+  }
   paintGrid(document.getElementById("seen"), result.input.flat(), 28, 5);
   const layers = document.getElementById("layers");
   layers.innerHTML = "";

@@ -363,3 +363,20 @@ def test_a_download_serving_html_names_the_address(served, empty_cache, monkeypa
         load_dataset("kmnist", validation_size=0, splits=("test",))
     message = str(err.value)
     assert "HTML page" in message and url in message and ".part" not in message
+
+
+def test_a_csv_run_resumes_without_data_dir_and_evaluating_its_file_says_so(tmp_path, mnist_part, capsys):
+    x, y, _, _ = mnist_part
+    csv = tmp_path / "train.csv"
+    rows = np.column_stack([y[:1200], x[:1200].reshape(1200, -1)])
+    np.savetxt(csv, rows, fmt="%d", delimiter=",", comments="",
+               header="label," + ",".join(f"pixel{i}" for i in range(784)))
+    run = tmp_path / "run"
+    assert main(["train", "--data-dir", str(csv), "--epochs", "1", "--hidden", "32", "--out", str(run),
+                 "--checkpoint-every", "1", "--no-plots"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--epochs", "2"]) == 0     # the run's own CSV, found again
+    out = capsys.readouterr().out
+    assert f"from {csv}" in out and "on mnist" not in out
+    assert main(["evaluate", str(run / "model.npz"), "--data-dir", str(csv)]) == 0
+    assert "counts its training examples too" in capsys.readouterr().err

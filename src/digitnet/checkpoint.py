@@ -100,7 +100,8 @@ def save_checkpoint(path: str | Path, trainer: Any, after_epoch: bool = False) -
 
 def data_info(data) -> dict:
     """What a checkpoint records of its data, to refuse resuming on other data."""
-    return {"dataset": data.name, "n_train": len(data.x_train), "n_val": len(data.x_val)}
+    return {"dataset": data.name, "n_train": len(data.x_train), "n_val": len(data.x_val),
+            "source": data.source}
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

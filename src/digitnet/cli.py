@@ -216,6 +216,9 @@ def cmd_train(args) -> int:
     if args.resume:
         config, checkpoint = _resume_config(args)
         out = args.resume
+        source = checkpoint.meta.get("data", {}).get("source")
+        if args.data_dir is None and source and Path(source).exists():   # the run's own CSV or pictures
+            args.data_dir = Path(source)
     else:
         config = _config_from_args(args)
         out = args.out or default_dir(args.preset)
@@ -240,7 +243,7 @@ def cmd_train(args) -> int:
         run = train_run(config, out, data_dir=args.data_dir, hooks=hooks, resume=checkpoint,
                         checkpoint_every=args.checkpoint_every, log=_printer(args.json),
                         plots=not args.no_plots, model=model,
-                        auto_validation=getattr(args, "validation_size", None) is None)
+                        auto_validation=_auto_validation(args, config))
         stop.restore()
     except TrainingInterrupted as err:
         status = 128 + stop.signal_number
@@ -265,6 +268,14 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _auto_validation(args, config: TrainConfig) -> bool:
+    """Whether a small set of one's own may validate on a tenth: no --validation-size given (and,
+    resuming, none given when the run began, so the split is made again as it was)."""
+    if getattr(args, "validation_size", None) is not None:
+        return False
+    return not args.resume or config.validation_size == TrainConfig().validation_size
+
+
 def _load_model_and_data(model_path: Path, dataset: str | None, data_dir: Path | None):
     from .modelfile import load_model
 
@@ -277,6 +288,8 @@ def _test_data(model, meta: dict, what: str, dataset: str | None, data_dir: Path
     from .csvdata import is_csv
     from .folders import is_picture_folder
 
+    if data_dir is not None and (is_csv(data_dir) or is_picture_folder(data_dir)):
+        _warn_if_trained_on(meta, what, data_dir)
     if data_dir is not None and is_csv(data_dir):
         return _labelled_csv(data_dir, model.n_features_in)
     if data_dir is not None and is_picture_folder(data_dir):   # my-digits/0/*.png ... 9/*.png
@@ -297,6 +310,17 @@ def _test_data(model, meta: dict, what: str, dataset: str | None, data_dir: Path
     if data.unverified:
         print(f"digitnet: {unverified_note(data)}", file=sys.stderr)
     return data
+
+
+def _warn_if_trained_on(meta: dict, what: str, data_dir: Path) -> None:
+    """A CSV file or picture folder a model was trained on holds its training examples too: say so."""
+    source = meta.get("data_source")
+    if source and Path(source).resolve() == data_dir.resolve():
+        held_out = (meta.get("metrics") or {}).get("test_accuracy")
+        figure = f" ({100 * held_out:.2f}%)" if held_out is not None else ""
+        print(f"digitnet: note: {what} was trained on part of {data_dir}: this figure counts its "
+              f"training examples too; the held-out test figure{figure} is in the run's report.json",
+              file=sys.stderr)
 
 
 def _labelled_csv(path: Path, n_features: int):

@@ -202,7 +202,7 @@ def write_run(out: str | Path, result: TrainResult, config: TrainConfig, data: D
     }
     metadata = {
         "dataset": data.name, "preset": config.preset, "config": config.to_dict(), "metrics": metrics,
-        "image_shape": list(data.shape_2d) if data.shape_2d else None,
+        "image_shape": list(data.shape_2d) if data.shape_2d else None, "data_source": data.source,
         "train_seconds": result.train_seconds, "epochs_run": len(result.history),
         "best_epoch": result.best_epoch, "history": result.history,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "numpy_version": np.__version__,

@@ -380,3 +380,27 @@ def test_a_csv_run_resumes_without_data_dir_and_evaluating_its_file_says_so(tmp_
     assert f"from {csv}" in out and "on mnist" not in out
     assert main(["evaluate", str(run / "model.npz"), "--data-dir", str(csv)]) == 0
     assert "counts its training examples too" in capsys.readouterr().err
+
+
+def test_other_label_column_names_and_unknown_labels_name_the_file(tmp_path, mnist_part, capsys):
+    from digitnet.csvdata import read_labelled_csv
+
+    x, y, _, _ = mnist_part
+    for name in ("class", "target", "Digit"):
+        path = tmp_path / f"{name}.csv"
+        rows = np.column_stack([y[:5], x[:5].reshape(5, -1)])
+        np.savetxt(path, rows, fmt="%d", delimiter=",", comments="",
+                   header=f"{name}," + ",".join(f"p{i}" for i in range(784)))
+        images, labels = read_labelled_csv(path, 784)
+        assert list(labels) == list(y[:5])
+    odd = tmp_path / "odd.csv"
+    np.savetxt(odd, np.column_stack([y[:5], x[:5].reshape(5, -1)]), fmt="%d", delimiter=",", comments="",
+               header="kind," + ",".join(f"p{i}" for i in range(784)))
+    with pytest.raises(DataError, match="if the first column, 'kind', holds the labels, name it 'label'"):
+        read_labelled_csv(odd, 784)
+    ten = tmp_path / "ten.csv"
+    np.savetxt(ten, np.column_stack([np.full(5, 10), x[:5].reshape(5, -1)]), fmt="%d", delimiter=",")
+    assert main(["evaluate", str(MNIST_DIR.parents[1] / "models" / "mnist-best.npz"),
+                 "--data-dir", str(ten)]) == 1
+    err = capsys.readouterr().err
+    assert str(ten) in err and "class 10" in err and len(err.strip().splitlines()) == 1

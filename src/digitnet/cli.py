@@ -19,7 +19,7 @@ import numpy as np
 from . import __version__
 from .config import PRESETS, TrainConfig, preset
 from .data import DATASETS, load_dataset
-from .errors import ConfigError, DataError, DigitnetError, ImageError, TrainingInterrupted
+from .errors import ConfigError, DataError, DigitnetError, ImageError, InputError, TrainingInterrupted
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -337,7 +337,10 @@ def cmd_evaluate(args) -> int:
     from .metrics import format_report
 
     model, meta, data = _load_model_and_data(args.model, args.dataset, args.data_dir)
-    report, _ = evaluate_indices(model, data.x_test, data.y_test, data.classes)
+    try:
+        report, _ = evaluate_indices(model, data.x_test, data.y_test, data.classes)
+    except InputError as err:                  # a label the network does not know: name the data
+        raise DataError(f"{data.source}: {err}") from None
     if args.json:
         print(json.dumps({"model": str(args.model), "dataset": data.name, **report}))
     else:

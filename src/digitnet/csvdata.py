@@ -34,6 +34,8 @@ import numpy as np
 from .errors import DataError
 from .fileio import atomic_open
 
+# Header names of the label column, as tutorials, Kaggle and scikit-learn users write them.
+LABEL_NAMES = ("label", "labels", "class", "target", "digit", "y")
 MNIST_PIXELS = 28 * 28
 
 
@@ -111,14 +113,18 @@ def read_digits_csv(path: str | Path, n_features: int | None = None) -> CsvDigit
         columns.pop(0)                                  # pandas' index column
     names = [cells[c].lower() for c in columns] if header else None
     if names is not None:
-        label_at = names.index("label") if "label" in names else None
+        label_at = next((names.index(n) for n in LABEL_NAMES if n in names), None)
     else:
         label_at = _label_column_without_header(path, len(columns), n_features)
     n_pixels = len(columns) - (label_at is not None)
     if n_pixels < 1:
         raise DataError(f"{path}: the header names no pixel columns")
     if n_features is not None and n_pixels != n_features:
-        raise DataError(f"{path}: rows hold {n_pixels} pixels, the network expects {n_features}")
+        hint = ""
+        if header and label_at is None and n_pixels == n_features + 1:
+            hint = (f" (if the first column, {cells[columns[0]]!r}, holds the labels, name it "
+                    f"'label' in the header)")
+        raise DataError(f"{path}: rows hold {n_pixels} pixels, the network expects {n_features}{hint}")
     skip = first_index + 1 if header else first_index
     layout = _Layout(path, delimiter, skip, columns, cells if header else None)
     # usecols only when a column is dropped: without it NumPy also checks every row's length.

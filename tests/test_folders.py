@@ -155,3 +155,18 @@ def test_init_and_resume_together_are_refused_in_one_line(tmp_path):
     result = digitnet("train", "--init", REPO / "models" / "mnist-best.npz", "--resume", tmp_path)
     assert result.returncode != 0 and "give one of them" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_nested_pictures_belong_to_their_class_and_one_class_is_refused(tmp_path, test_digits):
+    from digitnet.data import labelled_dataset
+    from digitnet.errors import DataError
+    from digitnet.folders import read_picture_folder
+
+    folder = make_folder(tmp_path / "nested", test_digits, 2)
+    seven = next((folder / "7").iterdir())
+    (folder / "7" / "more").mkdir()
+    seven.rename(folder / "7" / "more" / seven.name)              # sorted further inside its class
+    pictures = read_picture_folder(folder)
+    assert pictures.labels.count(7) == 2
+    with pytest.raises(DataError, match="at least two classes"):
+        labelled_dataset("one", "one/", pictures.images[:4], [7] * 4, validation_size=0)

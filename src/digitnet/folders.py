@@ -88,4 +88,6 @@ def read_picture_folder(folder: str | Path) -> Pictures:
 
 
 def _pictures(folder: Path):
-    return (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PICTURE_SUFFIXES)
+    """The pictures in ``folder`` and its subfolders (a class may be sorted further), hidden ones skipped."""
+    return (p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PICTURE_SUFFIXES
+            and not any(part.startswith(".") for part in p.relative_to(folder).parts))

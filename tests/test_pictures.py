@@ -331,3 +331,65 @@ def test_the_page_api_reads_numbers_and_says_no_digit(digits):
     assert none.status_code == 200 and none.json()["status"] == "no digit" and none.json()["digit"] is None
     one = post(on_paper(x[0], 0.5, 0.1, np.random.default_rng(15))).json()      # grey paper
     assert one["status"] == "ok" and one["digit"] == y[0] and one["number"] is None
+
+
+# --- every kind of the issue, generated (tools/picture_kinds.py makes the README's table) ---------
+
+def _kinds_module():
+    import importlib.util
+
+    from web_helpers import REPO
+
+    spec = importlib.util.spec_from_file_location("picture_kinds", REPO / "tools" / "picture_kinds.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+FLOORS = {"clean": 0.95, "dim paper": 0.85, "light on dark": 0.85, "shadow": 0.85, "grid cell": 0.8,
+          "empty cell": 0.9, "blank page": 0.85, "dot or dash": 0.9, "number": 0.8, "touching pair": 0.8}
+
+
+def test_each_kind_of_picture_meets_its_floor(net):
+    kinds = _kinds_module()
+    x, y = kinds.mnist_digits(net)
+    counts: dict = {}
+    for kind, picture, expected in kinds.kinds(x, y, np.random.default_rng(1), per_kind=25):
+        right, n = counts.get(kind, (0, 0))
+        counts[kind] = (right + kinds.read(net, picture, expected), n + 1)
+    assert set(counts) == set(FLOORS)
+    for kind, (right, n) in counts.items():
+        assert right / n >= FLOORS[kind], (kind, right, n, counts)
+
+
+def test_large_pictures_of_several_digits_warn_and_boxes_are_in_the_files_pixels(tmp_path, digits):
+    """Pictures are analysed at 800 px and JPEGs decoded smaller: boxes come back in the file's pixels."""
+    from PIL import Image
+
+    x, y = digits
+    picture = strip(x[:3], gap=40, rng=np.random.default_rng(20), height=900)      # about 2900 px wide
+    path = tmp_path / "big.jpg"
+    Image.fromarray((picture * 255).astype(np.uint8)).save(path, quality=92)
+    single = read_picture(net_of(), path)
+    assert single["status"] == "several digits"
+    numbered = read_picture(net_of(), path, number=True)
+    assert numbered["number"] == "".join(map(str, y[:3]))
+    ink_cols = np.flatnonzero((picture < 0.5).any(axis=0))
+    assert abs(numbered["digits"][0]["box"][0] - ink_cols[0]) < 0.02 * picture.shape[1]
+    assert abs(numbered["digits"][-1]["box"][2] - (ink_cols[-1] + 1)) < 0.02 * picture.shape[1]
+
+
+def net_of():
+    return dn.load_model(SHIPPED)[0]
+
+
+def test_slanted_dash_and_thin_strip_are_not_digits(net):
+    from scipy import ndimage
+
+    bar = np.ones((280, 280))
+    bar[135:147, 80:200] = 0.05
+    for angle in (15, 30):
+        turned = ndimage.rotate(bar, angle, reshape=False, order=1, cval=1.0)
+        assert read_picture(net, turned)["status"] == "no digit"
+    with pytest.raises(ImageError, match="too small"):
+        read_picture(net, np.ones((3, 5000)))

@@ -415,6 +415,10 @@ def _read_item(model, name: str, path: Path | None, args):
         message = str(err)
         yield {"image": name, "error": message if message.startswith(name) else f"{name}: {message}"}
         return
+    except Exception as err:   # noqa: BLE001 - a bug on one picture must not lose the others' answers
+        yield {"image": name, "error": f"{name}: could not be read ({type(err).__name__}: {str(err)[:120]}); "
+                                       "please report it"}
+        return
     yield {"image": name, **result}
 
 

@@ -34,6 +34,18 @@ MIN_STROKE = 1.4          # thinner strokes (in 20x20 pixels) are thickened to ~
 FLOOR_THRESHOLD = 0.2     # the lowest ink threshold (segment.threshold): grain below 0.4 x it is 0
 
 
+def load_picture(path: str | Path) -> tuple[np.ndarray, float]:
+    """:func:`load_image`, and how many of the file's pixels make one pixel of the array.
+
+    Large pictures are decoded at most ``WORK_SIZE`` pixels on their longer
+    side; boxes found in the array times this scale are in the file's pixels.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: image file not found")
+    return decode_picture(path, str(path))
+
+
 def load_image(path: str | Path) -> np.ndarray:
     """Read a PNG, JPEG or other image file as grayscale floats, 0 = black, 1 = white.
 
@@ -50,10 +62,7 @@ def load_image(path: str | Path) -> np.ndarray:
     ImageError
         Missing file, not an image, truncated, or too large.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"{path}: image file not found")
-    return decode_image(path, str(path))
+    return load_picture(path)[0]
 
 
 def decode_image(source, name: str = "image") -> np.ndarray:
@@ -61,6 +70,11 @@ def decode_image(source, name: str = "image") -> np.ndarray:
 
     Like :func:`load_image`, whose checks it makes; error messages start with ``name``.
     """
+    return decode_picture(source, name)[0]
+
+
+def decode_picture(source, name: str = "image") -> tuple[np.ndarray, float]:
+    """The picture as grey levels, and the file's pixels per array pixel."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
@@ -74,11 +88,14 @@ def decode_image(source, name: str = "image") -> np.ndarray:
                                      f"{MAX_PIXELS:,} pixels")
                 # A JPEG can be decoded at 1/2, 1/4 or 1/8 of its size directly (DCT scaling):
                 # a 12-megapixel photo is read at about WORK_SIZE instead of in full.
+                original = im.size
                 if im.format == "JPEG" and max(im.size) >= 2 * WORK_SIZE:
                     im.draft(im.mode, (im.width * WORK_SIZE // max(im.size),
                                        im.height * WORK_SIZE // max(im.size)))
                 im = ImageOps.exif_transpose(im)
-                return _to_gray(_shrink(im))
+                side = max(original)                      # (after EXIF turning: same longer side)
+                gray = _to_gray(_shrink(im))
+                return gray, side / max(gray.shape)
     except ImageError:
         raise
     except MemoryError:

@@ -32,7 +32,7 @@ import numpy as np
 
 from .data import square_shape
 from .errors import ImageError
-from .preprocess import check_gray, fit_digit, load_image
+from .preprocess import check_gray, fit_digit, load_picture
 from .segment import Found, find_digits, join
 
 
@@ -71,8 +71,13 @@ def read_picture(model, picture, number: bool = False, min_confidence: float = 0
     if not 0.0 <= min_confidence <= 1.0:
         raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
     shape = picture_shape(model, image_shape)
-    gray = load_image(picture) if isinstance(picture, (str, Path)) else check_gray(picture)
-    return read_digits(model, find_digits(gray), number, min_confidence, shape)
+    if isinstance(picture, (str, Path)):
+        gray, decoded_scale = load_picture(picture)       # a large photo is decoded smaller
+    else:
+        gray, decoded_scale = check_gray(picture), 1.0
+    found = find_digits(gray)
+    found.scale *= decoded_scale                          # boxes in the file's own pixels
+    return read_digits(model, found, number, min_confidence, shape)
 
 
 def picture_shape(model, image_shape=None) -> tuple[int, int]:
@@ -102,7 +107,7 @@ def read_digits(model, found: Found, number: bool = False, min_confidence: float
     if number:
         inputs = [fit_digit(d, shape) for d in found.digits]
         probs = model.predict_proba(np.stack(inputs).reshape(len(inputs), -1))     # (k, K)
-        digits = [{**_answer(p, classes, min_confidence), "box": list(map(int, d.box))}
+        digits = [{**_answer(p, classes, min_confidence), "box": found.box(d)}
                   for d, p in zip(found.digits, probs)]
         text = "".join(d["label"] if d["digit"] is not None else "?" for d in digits)
         unsure = any(d["digit"] is None for d in digits)

@@ -40,6 +40,7 @@ import numpy as np
 
 from .errors import ImageError
 
+MIN_SIDE = 8              # a picture narrower than this cannot hold a readable digit
 ANALYSIS_SIDE = 800       # larger pictures are analysed at this size (the digit ends up 20 px)
 COARSE_SIDE = 64          # the paper's brightness is estimated on a picture this small
 BACKGROUND_WINDOW = 0.4   # median window, as a share of the (coarse) picture's shorter side
@@ -48,6 +49,9 @@ NOISE_MULTIPLE = 6.0      # ... and by this many times the noise
 EDGE_BAND = 0.12          # pieces within this share of the side from an edge, touching it: lines
 EDGE_SHARE = 0.85         # ... when this share of their pixels lies in that band
 SPECK_SHARE = 0.02        # pieces smaller than this share of the largest piece are specks
+LINE_SPAN = 0.85          # straight runs this share of the picture long ...
+LINE_WIDTH = 0.06         # ... in a band this share of the other side wide are lines, not ink,
+EDGE_LINE_SPAN = 0.4      # ... as are runs this long inside the edge band
 WIDE = 1.3                # a digit wider than this times its height holds several digits
 DIGIT_ASPECT = 0.75       # the width of one digit of a touching pair, in heights
 TOUCHING = 1.0            # wider than this times its height: maybe two digits touching ...
@@ -83,10 +87,19 @@ class Found:
         Left to right; empty when there is no digit.
     no_digit : str or None
         Why there is none: ``"only lines at the edges"``, ``"a dot, not a digit"``...
+    scale : float
+        Picture pixels per analysed pixel (large pictures are analysed at
+        ``ANALYSIS_SIDE``); digits' boxes are in analysed pixels, :meth:`box`
+        gives them in the picture's.
     """
 
     digits: list[Digit]
     no_digit: str | None = None
+    scale: float = 1.0
+
+    def box(self, digit: Digit) -> list[int]:
+        """``digit``'s box in the pixels of the picture given (it may have been analysed smaller)."""
+        return [round(v * self.scale) for v in digit.box]
 
 
 def ink_image(gray: np.ndarray) -> np.ndarray:
@@ -116,25 +129,34 @@ def ink_image(gray: np.ndarray) -> np.ndarray:
     coarse = _resize(gray, coarse_shape)                 # block averages: noise shrinks too
     window = max(3, round(BACKGROUND_WINDOW * min(coarse_shape)))
     first = ndimage.median_filter(coarse, size=window, mode="mirror")   # not "nearest": edge lines
-    # The ink is the heavy tail of the difference; the other side holds only noise.
-    sign = -1.0 if _tail(first - coarse) >= _tail(coarse - first) else 1.0
-    # The paper itself: a closing (for dark ink; an opening for light ink) with a window wider
-    # than any stroke removes the strokes however much of the window they cover (a median leans
-    # towards the ink under thick strokes), keeps slow shadows and sharp shadow edges, and a
-    # light blur smooths its blocky steps.
-    close = ndimage.grey_closing if sign < 0 else ndimage.grey_opening
-    paper = ndimage.gaussian_filter(close(coarse, size=window, mode="mirror"), window / 8, mode="mirror")
-    paper = _resize(paper, (h, w))
-    ink = sign * (gray - paper)                          # > 0: ink
-    sample = ink.ravel()[::7]                            # enough pixels for the noise level
-    noise = 1.4826 * np.median(np.abs(sample - np.median(sample)))  # robust standard deviation
-    # The level the strongest ink reaches, robust to a few hot pixels; a count of pixels rather
-    # than a percentile, so that a small digit in a large photo still counts.
-    k = max(25, int(2e-4 * ink.size))
-    peak = float(np.partition(ink.ravel(), -k)[-k]) if ink.size > k else float(ink.max())
-    if not peak > max(MIN_CONTRAST, NOISE_MULTIPLE * noise):
-        raise ImageError("no digit found: the image is blank or has almost no contrast")
-    return np.clip(ink / peak, 0.0, 1.0)
+    # The ink is the heavy tail of the difference; the other side holds only noise. When ink
+    # covers most of the picture (a bold digit cropped tight) the tails can mislead: then the
+    # other side is tried before calling the picture blank.
+    first_sign = -1.0 if _tail(first - coarse) >= _tail(coarse - first) else 1.0
+    for sign in (first_sign, -first_sign):
+        # The paper itself: a closing (for dark ink; an opening for light ink) with a window
+        # wider than any stroke removes the strokes however much of the window they cover (a
+        # median leans towards the ink under thick strokes) and keeps slow shadows and sharp
+        # shadow edges. A light blur smooths its blocky steps.
+        close = ndimage.grey_closing if sign < 0 else ndimage.grey_opening
+        # Outside the picture the paper goes on as it was going (point reflection), so that a
+        # shadow or vignette darkening towards an edge is no valley for the closing to fill.
+        # (Clipped to the picture's own range: beside ink that reaches the edge the reflection
+        # would invent paper brighter than any.)
+        padded = np.clip(np.pad(coarse, window, mode="reflect", reflect_type="odd"),
+                         coarse.min(), coarse.max())
+        paper = ndimage.gaussian_filter(close(padded, size=window, mode="nearest"), 1.0,
+                                        mode="nearest")[window:-window, window:-window]
+        ink = sign * (gray - _resize(paper, (h, w)))     # > 0: ink
+        sample = ink.ravel()[::7]                        # enough pixels for the noise level
+        noise = 1.4826 * np.median(np.abs(sample - np.median(sample)))  # robust standard deviation
+        # The level the strongest ink reaches, robust to a few hot pixels; a count of pixels
+        # rather than a percentile, so that a small digit in a large photo still counts.
+        k = max(25, int(2e-4 * ink.size))
+        peak = float(np.partition(ink.ravel(), -k)[-k]) if ink.size > k else float(ink.max())
+        if peak > max(MIN_CONTRAST, NOISE_MULTIPLE * noise):
+            return np.clip(ink / peak, 0.0, 1.0)
+    raise ImageError("no digit found: the image is blank or has almost no contrast")
 
 
 def _resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -162,22 +184,33 @@ def threshold(ink: np.ndarray) -> float:
     return float(max(threshold_otsu(ink, nbins=64), 0.2))
 
 
-def clean_mask(mask: np.ndarray) -> tuple[np.ndarray, int]:
+def clean_mask(mask: np.ndarray, ink: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Label the ink's connected pieces, dropping edge lines and specks.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (H, W)
+        The thresholded ink.
+    ink : ndarray, shape (H, W), optional
+        The ink image: with it, pieces far fainter than a line that was
+        removed are dropped too.
 
     Returns
     -------
     labels : ndarray of int32, shape (H, W)
         0 = background or dropped, 1..n = the pieces kept.
     dropped_edge_lines : int
-        How many pieces were dropped as lines along the edges.
+        How many pieces were dropped as lines along the edges (and 1 more when
+        lines crossing the picture were, see :func:`_crossing_lines`).
     """
     from scipy import ndimage
 
     h, w = mask.shape
+    crossing = _crossing_lines(mask)
+    mask = mask & ~crossing
     labels, n = ndimage.label(mask, structure=np.ones((3, 3)))     # 8-connected
     if n == 0:
-        return labels, 0
+        return labels, int(crossing.any())
     area = np.bincount(labels.ravel(), minlength=n + 1)[1:]
     rows, cols = np.ogrid[:h, :w]
     band = ((rows < EDGE_BAND * h) | (rows >= (1 - EDGE_BAND) * h)
@@ -186,13 +219,71 @@ def clean_mask(mask: np.ndarray) -> tuple[np.ndarray, int]:
     border = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
     touches = np.zeros(n + 1, bool)
     touches[border] = True
-    lines = touches[1:] & (in_band >= EDGE_SHARE)
+    # Slivers a pixel or two wide left by a line's removal count as lines too.
+    sliver = np.array([min(sl[0].stop - sl[0].start, sl[1].stop - sl[1].start) <= 3
+                       for sl in ndimage.find_objects(labels)])
+    beside = np.zeros(n + 1, bool)
+    if crossing.any():
+        beside[np.unique(labels[ndimage.binary_dilation(crossing, iterations=4)])] = True
+    lines = ((touches[1:] | sliver) & (in_band >= EDGE_SHARE)) | (sliver & beside[1:])
     keep = ~lines
+    if crossing.any() and ink is not None:
+        # With a line removed, the ink was scaled to the line's darkness: what is left so much
+        # fainter (paper grain, JPEG noise near a shadow's edge) is no ink.
+        strongest = ndimage.maximum(ink, labels, np.arange(1, n + 1))
+        keep &= np.asarray(strongest) >= 0.6
     if keep.any():
         keep &= area >= SPECK_SHARE * area[keep].max()
     lookup = np.zeros(n + 1, np.int32)
     lookup[1:][keep] = np.arange(1, keep.sum() + 1)
-    return lookup[labels], int(lines.sum())
+    return lookup[labels], int(lines.sum()) + int(crossing.any())
+
+
+def _crossing_lines(mask: np.ndarray) -> np.ndarray:
+    """Pixels of thin straight lines: ruled, grid or cell lines and the borders of sharp shadows.
+
+    Vertical or horizontal runs of ink in a band at most ``LINE_WIDTH`` of
+    the other side wide that run ``LINE_SPAN`` of the picture (a line
+    crossing it), or ``EDGE_LINE_SPAN`` of it inside the ``EDGE_BAND`` along
+    an edge (a cell's line, even where the digit touches it). A digit's
+    stroke runs so far only when the picture is cropped to the digit, and
+    then it is as wide as the picture, not thin beside it.
+    """
+    from scipy import ndimage
+
+    lines = np.zeros_like(mask)
+    for axis in (0, 1):                                   # vertical runs, then horizontal ones
+        length, across = mask.shape[axis], mask.shape[1 - axis]
+        # JPEG noise breaks a faint line here and there: bridge gaps of a few pixels first.
+        bridge = np.ones((7, 1) if axis == 0 else (1, 7), bool)
+        runs = _long_runs(ndimage.binary_closing(mask, structure=bridge) | mask,
+                          round(EDGE_LINE_SPAN * length), axis)
+        if not runs.any():
+            continue
+        pieces, n = ndimage.label(runs)
+        for k, piece in enumerate(ndimage.find_objects(pieces), start=1):
+            along, side = piece[axis], piece[1 - axis]
+            thin = side.stop - side.start <= max(2, LINE_WIDTH * across)
+            crossing = along.stop - along.start >= LINE_SPAN * length
+            at_edge = side.stop <= EDGE_BAND * across or side.start >= (1 - EDGE_BAND) * across
+            if thin and (crossing or at_edge):
+                lines[piece] |= pieces[piece] == k
+    return ndimage.binary_dilation(lines, iterations=2) & mask     # with its anti-aliased edge
+
+
+def _long_runs(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
+    """The pixels of ``mask`` in unbroken runs of at least ``length`` along ``axis``."""
+    m = mask if axis == 0 else mask.T
+    padded = np.zeros((m.shape[0] + 2, m.shape[1]), np.int8)
+    padded[1:-1] = m
+    edges = np.diff(padded, axis=0)                       # +1 where a run starts, -1 after it ends
+    out = np.zeros_like(m)
+    for col in np.flatnonzero(m.sum(axis=0) >= length):
+        starts, stops = np.flatnonzero(edges[:, col] == 1), np.flatnonzero(edges[:, col] == -1)
+        for a, b in zip(starts, stops):
+            if b - a >= length:
+                out[a:b, col] = True
+    return out if axis == 0 else out.T
 
 
 def find_digits(gray: np.ndarray) -> Found:
@@ -213,17 +304,20 @@ def find_digits(gray: np.ndarray) -> Found:
     ImageError
         A blank picture (see :func:`ink_image`).
     """
+    if min(gray.shape) < MIN_SIDE:
+        raise ImageError(f"no digit found: the image is {gray.shape[1]}x{gray.shape[0]} pixels, "
+                         f"too small to hold one (at least {MIN_SIDE}x{MIN_SIDE})")
     scale = max(gray.shape) / ANALYSIS_SIDE
-    if scale > 1:                                 # a 20-pixel digit needs no more than this
-        found = find_digits(_resize(gray, (round(gray.shape[0] / scale), round(gray.shape[1] / scale))))
-        for digit in found.digits:
-            digit.box = tuple(round(v * scale) for v in digit.box)   # in the picture's pixels
+    if scale > 1 and min(gray.shape) / scale >= MIN_SIDE:   # a 20-pixel digit needs no more than this
+        small = (max(1, round(gray.shape[0] / scale)), max(1, round(gray.shape[1] / scale)))
+        found = find_digits(_resize(gray, small))
+        found.scale *= scale
         return found
     ink = ink_image(gray)
     mask = ink > threshold(ink)
-    labels, edge_lines = clean_mask(mask)
+    labels, edge_lines = clean_mask(mask, ink)
     if labels.max() == 0:
-        return Found([], "only lines at the edges" if edge_lines else "no ink")
+        return Found([], "only lines (a grid's or a page's, or a shadow's edge)" if edge_lines else "no ink")
     digits, reasons = [], []
     for group in _group(labels):
         whole = _cut(ink, labels, group, (0, labels.shape[1]))
@@ -335,7 +429,10 @@ def _split_wide(labels: np.ndarray, group: list[int]) -> list[tuple[int, int]]:
         valley = width // 4 + int(np.argmin(middle))
         if profile[valley] > VALLEY * np.median(profile[profile > 0]):
             return [(left, right)]
-        return [(left, left + valley), (left + valley, right)]
+        parts = [(left, left + valley), (left + valley, right)]
+        if any(_ink_height(mine[:, a:b]) < 0.6 * height for a, b in parts):
+            return [(left, right)]
+        return parts
     else:
         return [(left, right)]
     cuts = []
@@ -344,7 +441,16 @@ def _split_wide(labels: np.ndarray, group: list[int]) -> list[tuple[int, int]]:
         lo, hi = max(1, guess - width // (2 * count)), min(width - 1, guess + width // (2 * count))
         cuts.append(lo + int(np.argmin(profile[lo:hi])) if hi > lo else guess)
     edges = [0, *cuts, width]
-    return [(left + a, left + b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    parts = [(left + a, left + b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    # Each part must stand as tall as a digit: a wide 5 with a long flag is one digit.
+    if any(_ink_height(mine[:, a:b]) < 0.6 * height for a, b in parts):
+        return [(left, right)]
+    return parts
+
+
+def _ink_height(mask: np.ndarray) -> int:
+    rows = np.flatnonzero(mask.any(axis=1))
+    return int(rows[-1] - rows[0] + 1) if len(rows) else 0
 
 
 def _cut(ink: np.ndarray, labels: np.ndarray, group: list[int], columns: tuple[int, int]) -> Digit:
@@ -375,7 +481,7 @@ def _not_a_digit(digit: Digit, shape: tuple[int, ...]) -> str | None:
     h, w = digit.mask.shape
     if max(h, w) < 0.03 * min(shape):
         return "a speck, too small to be a digit"
-    small, flat = max(h, w) < 0.15 * min(shape), w >= 3 * h
+    small, flat = max(h, w) < 0.3 * min(shape), w >= 1.5 * h
     if not (small or flat):                 # the shape measures below cost a convex hull: skip them
         return None
     props = regionprops(digit.mask.astype(np.uint8))[0]
@@ -384,6 +490,10 @@ def _not_a_digit(digit: Digit, shape: tuple[int, ...]) -> str | None:
     round_blob = props.solidity >= 0.9 and props.euler_number == 1 and props.eccentricity < 0.85
     if round_blob and small:
         return "a dot, not a digit"
-    if flat and props.solidity >= 0.8:
+    # A dash: a solid bar three times as long as thick, nearer horizontal than vertical (a 1 is
+    # the same bar standing up). Orientation is the major axis' angle from the rows' axis.
+    elongated = props.axis_major_length >= 3 * max(props.axis_minor_length, 1)
+    lying = abs(props.orientation) > np.pi / 4
+    if flat and elongated and lying and props.solidity >= 0.8:
         return "a dash, not a digit"
     return None

@@ -38,7 +38,7 @@ from ..api import class_map, evaluate_indices
 from ..errors import DigitnetError, ImageError
 from ..losses import softmax
 from ..modelfile import load_model
-from ..preprocess import check_gray, decode_image
+from ..preprocess import check_gray, decode_picture
 from ..recognise import picture_shape, read_digits
 from ..segment import find_digits
 from .limits import MAX_BODY_BYTES, BodySizeLimit
@@ -152,12 +152,16 @@ class Inspector:
     def _size(self) -> str:
         return f"{self.shape[0]}x{self.shape[1]}" if self.shape else "not pictures"
 
-    def read(self, gray: np.ndarray) -> dict:
-        """A picture read as ``digitnet predict`` reads it; several digits give the number too."""
+    def read(self, gray: np.ndarray, scale: float = 1.0) -> dict:
+        """A picture read as ``digitnet predict`` reads it; several digits give the number too.
+
+        ``scale``: the file's pixels per pixel of ``gray`` (boxes are given in the file's).
+        """
         if self.shape is None:
             raise HTTPException(422, f"the network takes {self.model.n_features_in} values per input, "
                                      "not a picture")
         found = _find(gray)
+        found.scale *= scale
         if not found.digits:
             return {"status": "no digit", "digit": None, "label": None, "confidence": None,
                     "probabilities": [], "input": np.zeros(self.shape).tolist(), "activations": [],
@@ -236,17 +240,17 @@ def create_app(model_path: str | Path, data_dir: str | Path | None = None) -> Fa
                     work = lambda: inspector.predict(array)  # noqa: E731
             else:
                 raw = _from_base64(body.image)
-                work = lambda: inspector.read(_decode(raw))  # noqa: E731
+                work = lambda: inspector.read(*_decode(raw))  # noqa: E731
         elif kind == "multipart/form-data":
             form = await request.form()
             upload = form.get("file")
             if upload is None or isinstance(upload, str):
                 raise HTTPException(422, "multipart body needs an image file in the field 'file'")
             raw = await upload.read()
-            work = lambda: inspector.read(_decode(raw))  # noqa: E731
+            work = lambda: inspector.read(*_decode(raw))  # noqa: E731
         elif kind.startswith("image/"):
             raw = await request.body()
-            work = lambda: inspector.read(_decode(raw))  # noqa: E731
+            work = lambda: inspector.read(*_decode(raw))  # noqa: E731
         else:
             raise HTTPException(415, "send JSON ({\"pixels\": ...} or {\"image\": base64}), "
                                      "a multipart upload with field 'file', or an image/* body")
@@ -320,11 +324,12 @@ def _from_base64(text: str) -> bytes:
         raise HTTPException(422, "'image' is not valid base64") from None
 
 
-def _decode(raw: bytes) -> np.ndarray:
+def _decode(raw: bytes) -> tuple[np.ndarray, float]:
+    """An uploaded picture's grey levels, and the file's pixels per array pixel (large photos)."""
     if not raw:
         raise HTTPException(400, "image: empty body")
     try:
-        return decode_image(io.BytesIO(raw), "image")
+        return decode_picture(io.BytesIO(raw), "image")
     except ImageError as err:
         raise HTTPException(400, str(err)) from None
 

@@ -114,8 +114,11 @@ function drawBoxes(digits) {
   g.font = "bold 16px system-ui";
   digits.forEach((d) => {
     const [left, top, right, bottom] = d.box;
+    // A digit the network is unsure of is boxed in orange, its reading followed by "?".
+    const sure = d.confidence >= UNSURE_BELOW;
+    g.strokeStyle = g.fillStyle = sure ? "#1a9c5b" : "#b26a00";
     g.strokeRect(left - 3, top - 3, right - left + 6, bottom - top + 6);
-    g.fillText(d.label, left, Math.max(14, top - 6));
+    g.fillText(d.label + (sure ? "" : "?"), left, Math.max(14, top - 6));
   });
 }
 

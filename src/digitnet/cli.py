@@ -366,11 +366,13 @@ def cmd_predict(args) -> int:
         for entry in _read_item(model, name, path, args):
             predictions.append(entry)
             inputs = entry.pop("inputs", [])
-            if saver is not None and path is not None and not entry.get("error"):
-                for k, x in enumerate(inputs):
-                    saver.save(path, x, k if len(inputs) > 1 else None)
+            if saver is not None and inputs:
+                entry["saved"] = [str(saver.save(path, x, k if len(inputs) > 1 else None))
+                                  for k, x in enumerate(inputs)]
             if not args.json:
                 _print_reading(entry)
+                for saved in entry.get("saved", []):
+                    print(f"  saved the input as {saved}")
     if args.json:
         print(json.dumps({"model": str(args.model), "predictions": predictions}))
     return 1 if any("error" in entry for entry in predictions) else 0

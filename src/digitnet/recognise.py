@@ -101,7 +101,8 @@ def read_digits(model, found: Found, number: bool = False, min_confidence: float
                 shape: tuple[int, int] = (28, 28)) -> dict:
     """:func:`read_picture` for digits already found (:func:`digitnet.segment.find_digits`)."""
     if not found.digits:
-        return {"status": "no digit", "digit": None, "label": None, "reason": found.no_digit,
+        none: dict[str, Any] = {"number": None, "digits": []} if number else {}
+        return {"status": "no digit", "digit": None, "label": None, "reason": found.no_digit, **none,
                 "inputs": []}
     classes = [str(c) for c in model.classes]
     if number:

@@ -152,7 +152,7 @@ def ink_image(gray: np.ndarray) -> np.ndarray:
         noise = 1.4826 * np.median(np.abs(sample - np.median(sample)))  # robust standard deviation
         # The level the strongest ink reaches, robust to a few hot pixels; a count of pixels
         # rather than a percentile, so that a small digit in a large photo still counts.
-        k = max(25, int(2e-4 * ink.size))
+        k = 25
         peak = float(np.partition(ink.ravel(), -k)[-k]) if ink.size > k else float(ink.max())
         if peak > max(MIN_CONTRAST, NOISE_MULTIPLE * noise):
             return np.clip(ink / peak, 0.0, 1.0)
@@ -391,7 +391,8 @@ def _group(labels: np.ndarray) -> list[list[int]]:
                  if sizes[k] < 0.5 * max(sizes) and heights[k] < 0.6 * max(heights)]
         gaps = {k: min((spans[j][0] - spans[k][2] if j > k else spans[k][0] - spans[j][2], j)
                        for j in (k - 1, k + 1) if 0 <= j < len(groups)) for k in small}
-        near = [k for k in small if gaps[k][0] <= 0.5 * max(heights)]
+        # Only a piece almost touching: a short digit in a number stands a gap apart.
+        near = [k for k in small if gaps[k][0] <= 0.15 * max(heights)]
         if not near:
             break
         k = near[0]
@@ -481,9 +482,7 @@ def _not_a_digit(digit: Digit, shape: tuple[int, ...]) -> str | None:
     h, w = digit.mask.shape
     if max(h, w) < 0.03 * min(shape):
         return "a speck, too small to be a digit"
-    small, flat = max(h, w) < 0.3 * min(shape), w >= 1.5 * h
-    if not (small or flat):                 # the shape measures below cost a convex hull: skip them
-        return None
+    small = max(h, w) < 0.3 * min(shape)
     props = regionprops(digit.mask.astype(np.uint8))[0]
     # A tap or a full stop: small beside the picture, round and filled, no hole. (A very bold
     # digit is also nearly filled, but large.)
@@ -494,6 +493,6 @@ def _not_a_digit(digit: Digit, shape: tuple[int, ...]) -> str | None:
     # the same bar standing up). Orientation is the major axis' angle from the rows' axis.
     elongated = props.axis_major_length >= 3 * max(props.axis_minor_length, 1)
     lying = abs(props.orientation) > np.pi / 4
-    if flat and elongated and lying and props.solidity >= 0.8:
+    if elongated and lying and props.solidity >= 0.8:
         return "a dash, not a digit"
     return None

@@ -133,3 +133,38 @@ def test_sigkill_during_saves_never_corrupts(tmp_path):
         for path in leftovers:
             path.unlink()
     assert killed_mid_write >= 3, "the kills never landed during a write; the test proved nothing"
+
+
+def test_a_quit_at_once_during_a_save_waits_for_the_file(tmp_path):
+    """The cause of the rare failure of the second Ctrl-C test, made to happen every time.
+
+    A KeyboardInterrupt raised inside np.savez's zip writer made zipfile's clean-up raise a
+    ValueError that hid it (a traceback, exit status 1). The second Ctrl-C now waits for the file
+    being written: it is whole, renamed into place, and then the interrupt is raised.
+    """
+    import signal as signals
+
+    from digitnet.npzfile import load_npz, save_npz
+    from digitnet.stop_signals import StopRequests
+
+    requests = StopRequests(lambda line: None)
+    requests._handle(signals.SIGINT, None)                  # the first Ctrl-C: stop after this step
+    arrays = {"w": np.arange(1_000_000, dtype=np.float64)}
+
+    original = np.savez
+
+    def savez_with_ctrl_c(f, **payload):
+        requests._handle(signals.SIGINT, None)              # as if the signal arrived mid-write
+        original(f, **payload)
+
+    np.savez = savez_with_ctrl_c
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            save_npz(tmp_path / "checkpoint.npz", arrays, {"format": "test", "format_version": 1})
+    finally:
+        np.savez = original
+    loaded, meta = load_npz(tmp_path / "checkpoint.npz", "test")
+    assert np.array_equal(loaded["w"], arrays["w"]) and meta["format"] == "test"
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.npz"]          # no temporary left
+    with pytest.raises(KeyboardInterrupt):                  # outside a write: at once, as before
+        requests._handle(signals.SIGINT, None)

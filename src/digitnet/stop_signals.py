@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import signal
 
+from .fileio import interrupt_when_written
+
 
 class StopRequests:
     """Turns SIGINT and SIGTERM into a polite request to stop training.
@@ -28,7 +30,8 @@ class StopRequests:
 
     def _handle(self, signal_number, frame):
         if self.signal_number and signal_number == signal.SIGINT:
-            raise KeyboardInterrupt
+            interrupt_when_written()     # KeyboardInterrupt, once a file being written is whole
+            return
         self.signal_number = signal_number
         self.say("digitnet: stopping after this step and saving a checkpoint "
                  "(Ctrl-C again to quit at once)")

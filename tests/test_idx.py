@@ -189,3 +189,44 @@ def test_what_a_non_idx_file_is_is_said(tmp_path, content, words, gzipped):
         read_idx(path, IMAGES_MAGIC)
     message = one_line(err)
     assert message.startswith(f"{path}: not an IDX file") and words in message, message
+
+
+# --- the published format, not a round trip (issue 17: a writer and reader can share a bug) --------
+
+@pytest.mark.parametrize("code, fmt, values", [
+    (0x08, "B", [0, 1, 255]), (0x09, "b", [-128, 0, 127]), (0x0B, "h", [-2, 258, 32767]),
+    (0x0C, "i", [-70000, 1, 2 ** 31 - 1]), (0x0D, "f", [0.5, -1.25, 3.0]), (0x0E, "d", [1e-300, -2.5, 7.0])])
+def test_multi_byte_types_are_big_endian_on_disk(tmp_path, code, fmt, values):
+    """Bytes built by hand as the IDX specification (LeCun's MNIST page) lays them out: a 2x3 array."""
+    array = np.array([values, values[::-1]])
+    expected = struct.pack(">BBBB", 0, 0, code, 2) + struct.pack(">II", 2, 3) \
+        + struct.pack(f">{6}{fmt}", *values, *values[::-1])
+    written = tmp_path / "written.idx"
+    write_idx(written, array.astype(np.dtype(fmt).newbyteorder(">")), compress=False)
+    assert written.read_bytes() == expected                        # what we write is the format
+    by_hand = tmp_path / "by-hand.idx"
+    by_hand.write_bytes(expected)
+    content = read_idx(by_hand)                                     # what we read is the format
+    assert content.magic == (code << 8) | 2
+    np.testing.assert_array_equal(content.data, array)
+
+
+@pytest.mark.parametrize("magic", [0x01000803, 0x00010803, 0x00000903, 0x00000802])
+def test_a_magic_number_off_in_one_byte_is_refused(tmp_path, magic):
+    path = tmp_path / "images.idx"
+    path.write_bytes(struct.pack(">I", magic) + struct.pack(">III", 1, 2, 2) + bytes(4))
+    with pytest.raises(DataError) as err:
+        read_idx(path, expected_magic=IMAGES_MAGIC)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_label_ten_is_out_of_range_one_step_past_the_last_class(tmp_path):
+    from digitnet.data import load_split
+
+    rng = np.random.default_rng(0)
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", rng.integers(0, 256, (5, 28, 28), dtype=np.uint8))
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.array([0, 9, 3, 10, 1], dtype=np.uint8))
+    with pytest.raises(DataError, match="label 10 out of range 0-9"):
+        load_split(tmp_path, "train")
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.array([0, 9, 3, 9, 1], dtype=np.uint8))
+    assert load_split(tmp_path, "train")[1].max() == 9                 # 9, the last class, is fine

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from digitnet.metrics import (
     classification_report,
@@ -45,3 +47,26 @@ def test_report_and_table():
     assert report["confusion_matrix"] == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
     text = format_report(report, ["a", "b", "c"])
     assert "75.00%" in text and "Confusion matrix" in text
+
+
+# --- aggregates checked where they differ, against an independent computation (issue 17) ---------
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 8).flatmap(lambda k: st.tuples(
+    st.just(k), st.lists(st.tuples(st.integers(0, k - 1), st.integers(0, k - 1)), min_size=1, max_size=60))))
+def test_macro_f1_and_per_class_scores_agree_with_scikit_learn(case):
+    """Random predictions (classes missing, never predicted, unbalanced): where macro and weighted
+    means differ, digitnet's figures are scikit-learn's."""
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    k, pairs = case
+    y_true = np.array([t for t, _ in pairs])
+    y_pred = np.array([p for _, p in pairs])
+    report = classification_report(y_true, y_pred, list(range(k)))
+    occurring = sorted(set(y_true) | set(y_pred))
+    expected = sklearn_metrics.f1_score(y_true, y_pred, labels=occurring, average="macro", zero_division=0)
+    assert report["macro_f1"] == pytest.approx(expected, abs=1e-12)
+    per_class = sklearn_metrics.precision_recall_fscore_support(y_true, y_pred, labels=list(range(k)),
+                                                                zero_division=0)
+    for name, column in zip(("precision", "recall", "f1"), per_class[:3]):
+        assert [row[name] for row in report["per_class"]] == pytest.approx(list(column), abs=1e-12)

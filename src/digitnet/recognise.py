@@ -43,7 +43,7 @@ def read_picture(model, picture, number: bool = False, min_confidence: float = 0
     Parameters
     ----------
     model : Network
-        A trained network taking 784 inputs (28x28).
+        A trained network taking pictures: 784 inputs (28x28), or the size ``image_shape`` gives.
     picture : str, Path or ndarray of shape (H, W)
         An image file, or grey levels in [0, 1] (dark-on-light or light-on-dark).
     number : bool

@@ -5,30 +5,33 @@ cross it, a form's cell lines may frame it, a pen tap may leave a dot, and
 it may hold a whole number. Before a digit can be fitted to MNIST's 28x28
 (:mod:`digitnet.preprocess`), three steps find it:
 
-1. **Lighting** (:func:`ink_image`): the paper's brightness is estimated
-   locally, as a median over a window large beside a stroke (a median
-   follows slow shadows and keeps sharp shadow edges, and ignores strokes
-   covering less than half the window), and subtracted. Whether the ink is
-   darker or lighter than the paper is read from the picture itself: ink is
-   the heavy tail of the difference. No fixed 50% level is involved, so a
-   dark digit on 45%-grey paper and chalk on a grey board both work.
-2. **Clutter** (:func:`clean_mask`): after Otsu's threshold, connected
-   pieces of ink that lie (almost) wholly in a band along the picture's edge
-   and touch it (the lines of a form's cell or a sudoku grid) are dropped,
-   as are specks much smaller than the largest stroke.
-3. **Digits** (:func:`find_digits`): pieces that overlap left to right
-   belong to one digit (a 5's flag, a 4 drawn in two strokes); pieces too
-   small to be a digit join their nearest neighbour; a piece much wider
-   than tall is cut where the ink is thinnest (touching digits). A filled
-   round blob (a tap) or a flat bar (a dash) is "no digit".
+1. **Lighting** (:func:`ink_image`): a median over a window large beside
+   a stroke tells which way the ink lies (its heavy tail: darker or lighter
+   than the paper; no fixed 50% level, so a dark digit on 45%-grey paper
+   and chalk on a grey board both work). The paper itself is then a grey
+   closing (an opening for light ink) with that window, on a 64-pixel copy
+   continued past the edges by point reflection: it removes strokes however
+   much of the window they cover, follows slow shadows and keeps sharp
+   shadow edges. It is subtracted; a picture left without contrast is blank.
+2. **Clutter** (:func:`clean_mask`): after Otsu's threshold, thin straight
+   lines crossing the picture or running along an edge (a cell's or a page's
+   lines, a shadow's border) are removed, then connected pieces that lie
+   (almost) wholly in a band along the edge and touch it, slivers, and
+   specks much smaller than the largest stroke.
+3. **Digits** (:func:`find_digits`): pieces that overlap left to right or
+   lie above each other belong to one digit (a 5's flag, a 4 drawn in two
+   strokes); a short piece almost touching a neighbour joins it; a piece
+   much wider than tall is cut where the ink is thinnest, when the parts
+   stand digit-tall (touching digits). A small round filled blob (a tap) or
+   a solid bar lying nearer horizontal than vertical (a dash) is "no digit".
 
 The image processing is scipy.ndimage and scikit-image (median filter,
-Otsu's threshold, connected components, region properties): well-kept
+grey closing, Otsu's threshold, connected components, region properties): well-kept
 library code, as this is not what digitnet exists to teach.
 
 References: N. Otsu, "A threshold selection method from gray-level
-histograms", IEEE Trans. SMC 9(1), 1979; background subtraction by a large
-median filter as in document binarisation (e.g. Gonzalez and Woods,
+histograms", IEEE Trans. SMC 9(1), 1979; background subtraction by a
+morphological closing (the "rolling ball" of document binarisation) (e.g. Gonzalez and Woods,
 *Digital Image Processing*, 4th ed., 2018, section 10.3).
 """
 

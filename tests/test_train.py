@@ -1,6 +1,7 @@
 """Training on real MNIST: accuracy, reproducibility, early stopping, divergence."""
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -8,7 +9,8 @@ import pytest
 from digitnet import TrainConfig, preset, train
 from digitnet.api import evaluate_indices
 from digitnet.errors import ConfigError, TrainingDiverged
-from digitnet.hooks import ProgressBar
+from digitnet.hooks import Hook, ProgressBar
+from digitnet.schedules import make_schedule
 from digitnet.train import loss_and_accuracy
 
 
@@ -263,3 +265,69 @@ def test_adversarial_training_refuses_standardised_features():
     with pytest.raises(ConfigError, match="clips inputs to"):
         train(TrainConfig(dataset="arrays", hidden=(4,), epochs=1, adversarial=0.1, validation_size=0,
                           patience=None), data)
+
+
+# What training actually uses: the rate set on the optimizer at every step and
+# the rate the history records, against the schedules' formulas worked here.
+
+class LearningRates(Hook):
+    """The rate the optimizer held for each step, by step number (from 0)."""
+
+    def __init__(self):
+        self.by_step = {}
+
+    def on_step_end(self, trainer, loss):
+        self.by_step[trainer.state.step - 1] = trainer.optimizer.lr
+
+
+def cosine_by_hand(step, peak, total, warmup):
+    """Linear warm-up to ``peak`` over ``warmup`` steps, then half a cosine down to 0."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return 0.5 * peak * (1 + math.cos(math.pi * (step - warmup) / (total - warmup)))
+
+
+@pytest.fixture(scope="module")
+def ten_steps_an_epoch():
+    """100 rows of 4 features, 3 classes: 10 steps an epoch at batch 10."""
+    from digitnet.api import arrays_dataset
+
+    rng = np.random.default_rng(0)
+    return arrays_dataset(rng.normal(size=(100, 4)), rng.integers(0, 3, 100))
+
+
+def rates_of(data, schedule, epochs, warmup_epochs=0.0):
+    config = TrainConfig(dataset="arrays", hidden=(4,), epochs=epochs, batch_size=10, optimizer="sgd",
+                         lr=0.1, schedule=schedule, warmup_epochs=warmup_epochs, validation_size=0,
+                         patience=None, seed=0)
+    rates = LearningRates()
+    history = train(config, data, [rates]).history
+    assert sorted(rates.by_step) == list(range(10 * epochs))            # one rate per step
+    return [rates.by_step[k] for k in range(10 * epochs)], [h["lr"] for h in history]
+
+
+@pytest.mark.parametrize("schedule, expected", [
+    ("constant", lambda k: 0.1),
+    # 6 epochs: the default drop is every third of the run, 2 epochs = 20 steps.
+    ("step", lambda k: 0.1 * 0.1 ** (k // 20)),
+    ("cosine", lambda k: cosine_by_hand(k, 0.1, 60, 0)),
+])
+def test_each_step_uses_the_schedules_rate_and_the_history_records_it(ten_steps_an_epoch, schedule, expected):
+    steps, history = rates_of(ten_steps_an_epoch, schedule, epochs=6)
+    assert steps == pytest.approx([expected(k) for k in range(60)], rel=1e-12, abs=1e-15)
+    assert history == [steps[10 * e - 1] for e in range(1, 7)]        # the epoch's last step
+    assert steps == [make_schedule(schedule, 0.1, 60, 10)(k) for k in range(60)]
+
+
+@pytest.mark.parametrize("warmup_epochs, warmup_steps", [(1, 10), (2.5, 25), (0.3, 3)])
+def test_warm_up_climbs_to_the_peak_then_follows_the_cosine(ten_steps_an_epoch, warmup_epochs,
+                                                               warmup_steps):
+    steps, history = rates_of(ten_steps_an_epoch, "cosine", epochs=6, warmup_epochs=warmup_epochs)
+    warm, after = steps[:warmup_steps], steps[warmup_steps:]
+    assert warm == pytest.approx([0.1 * (k + 1) / warmup_steps for k in range(warmup_steps)], rel=1e-12)
+    assert warm[-1] == pytest.approx(0.1, rel=1e-12) and max(steps) == pytest.approx(0.1, rel=1e-12)
+    assert after[0] == pytest.approx(0.1, rel=1e-12)                     # the cosine starts at the peak
+    assert after == pytest.approx([cosine_by_hand(k, 0.1, 60, warmup_steps)
+                                   for k in range(warmup_steps, 60)], rel=1e-12, abs=1e-15)
+    assert all(b <= a for a, b in zip(after, after[1:]))
+    assert history == [steps[10 * e - 1] for e in range(1, 7)]

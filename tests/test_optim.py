@@ -1,8 +1,11 @@
 """Optimizer update formulas, worked by hand."""
 
+import copy
+
 import numpy as np
 import pytest
 
+from digitnet import Architecture, build_mlp, fit
 from digitnet.optim import SGD, Adam, make_optimizer
 
 
@@ -210,3 +213,37 @@ def test_optimizer_state_follows_a_copied_network():
         two.step(b, grads)
     for p, q in zip(a, b):
         np.testing.assert_array_equal(p, q)
+
+
+# The first update's weight-decay term: lr * wd * W0 (Nesterov's first step is (1 + momentum) g).
+FIRST_STEP_DECAY = {"sgd": 1.0, "momentum": 1.0, "nesterov": 1.9, "adamw": 1.0, "adam": None}
+
+
+@pytest.mark.parametrize("name", list(FIRST_STEP_DECAY))
+def test_training_with_weight_decay_shrinks_weight_matrices_and_leaves_biases(name):
+    """Through digitnet.fit: one full-batch step with and without decay, from the same weights.
+
+    The only difference the decay may make is ``-lr * wd * W0`` on each weight
+    matrix (Adam rescales it, so only its direction is checked); biases get
+    exactly the same update. The biases start away from zero (a new network's
+    are zero, and decaying zero changes nothing).
+    """
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 5)), rng.integers(0, 3, 60)
+    start = build_mlp(Architecture(input_size=5, hidden=(8, 6), output_size=3), rng, np.float64)
+    for layer in start.layers:
+        if "b" in layer.params:
+            layer.params["b"][...] = rng.normal(size=layer.params["b"].shape)
+    settings = dict(epochs=1, batch_size=0, optimizer=name, lr=0.05, momentum=0.9, schedule="constant")
+    plain = fit(X, y, model=copy.deepcopy(start), **settings)
+    decayed = fit(X, y, model=copy.deepcopy(start), weight_decay=0.1, **settings)
+    names = [n for n, _ in start.named_parameters()]
+    assert names == ["layer0.W", "layer0.b", "layer1.W", "layer1.b", "layer2.W", "layer2.b"]
+    for n, p, q, w0 in zip(names, plain.parameters(), decayed.parameters(), start.parameters()):
+        if n.endswith(".b"):
+            np.testing.assert_array_equal(q, p, err_msg=f"{n}: a bias was decayed")
+        elif FIRST_STEP_DECAY[name] is None:
+            assert np.all(np.sign(p - q) == np.sign(w0)), n          # pulled towards zero
+        else:
+            np.testing.assert_allclose(q - p, -FIRST_STEP_DECAY[name] * 0.05 * 0.1 * w0,
+                                       rtol=1e-8, atol=1e-13, err_msg=n)

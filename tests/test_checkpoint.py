@@ -9,7 +9,8 @@ import pytest
 from digitnet import TrainConfig, train
 from digitnet.checkpoint import load_checkpoint
 from digitnet.errors import CheckpointError, TrainingDiverged, TrainingInterrupted
-from digitnet.hooks import Checkpointing, StopOnRequest
+from digitnet.hooks import Checkpointing, OnEpochEnd, StopOnRequest
+from digitnet.metrics import loss_and_accuracy
 from digitnet.npzfile import content_sha256
 
 from conftest import REPO
@@ -80,6 +81,38 @@ def test_resume_after_the_best_epoch_restores_it(tiny, tmp_path, stop_at):
     resumed = train(config, tiny, resume=load_checkpoint(path))
     assert resumed.best_epoch == 4 and resumed.stopped_early and len(resumed.history) == 7
     assert same_weights(straight.model, resumed.model)
+
+
+@pytest.mark.parametrize("stop_at", [40, 64, 85])  # before, at the end of, and after the best epoch
+def test_resumed_run_ends_with_the_weights_of_its_best_epoch(tiny, tmp_path, stop_at):
+    """The final weights are those seen at the best epoch's end, not merely a straight run's.
+
+    Both runs would agree if restoring were broken in both; here each epoch's
+    weights are copied as the epoch ends (in the interrupted run, then in the
+    resumed one), and the best epoch is found from the recorded validation
+    losses, not from the early-stopping hook.
+    """
+    config = TrainConfig(hidden=(64,), epochs=10, batch_size=128, lr=0.01, schedule="constant",
+                         patience=3, seed=5)
+    seen = {}
+
+    def keep(record, model):
+        seen[record["epoch"]] = [p.copy() for p in model.parameters()]
+
+    path = tmp_path / "checkpoint.npz"
+    with pytest.raises(TrainingInterrupted):
+        train(config, tiny, [*saving(path, stop=stop_after(stop_at)), OnEpochEnd(keep)])
+    before = set(seen)
+    resumed = train(config, tiny, [OnEpochEnd(keep)], resume=load_checkpoint(path))
+    assert before and sorted(seen) == list(range(1, len(resumed.history) + 1))   # every epoch, once
+    val_losses = [h["val_loss"] for h in resumed.history]
+    best = int(np.argmin(val_losses)) + 1
+    assert best < len(resumed.history) and resumed.stopped_early        # the best is not the last
+    assert resumed.best_epoch == best
+    for p, at_best, at_end in zip(resumed.model.parameters(), seen[best], seen[len(val_losses)]):
+        np.testing.assert_array_equal(p, at_best)
+        assert not np.array_equal(p, at_end)
+    assert loss_and_accuracy(resumed.model, tiny.x_val, tiny.y_val)[0] == val_losses[best - 1]
 
 
 @pytest.mark.parametrize("extra", [{"augment": "elastic"}, {"adversarial": 0.1, "label_smoothing": 0.1},

@@ -160,7 +160,10 @@ def test_a_kaggle_train_csv_trains_evaluates_and_writes_a_submission(tmp_path):
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.splitlines()[-1])
     assert "300 of its rows are held out" in result.stderr     # the log goes to stderr with --json
-    assert summary["test_accuracy"] > 0.85                     # on the 300 held-out rows
+    # Measured 0.897 on the 300 held-out rows, standard error sqrt(p(1-p)/n) = 0.017: the floor
+    # was 2.7 of them below (0.85), now 5.6 (0.80). The submission's 500 rows measured 0.902
+    # (standard error 0.013, 7.6 above its floor).
+    assert summary["test_accuracy"] > 0.80
     report = json.loads((run / "report.json").read_text())
     assert report["total"] == 300
     submitted = digitnet("predict", run / "model.npz", test_csv, "--submission", tmp_path / "submission.csv")

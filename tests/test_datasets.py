@@ -144,7 +144,9 @@ def test_emnist_layout_trains_like_mnist_and_its_model_reads_mnist(tmp_path, mni
                      "--data-dir", str(tmp_path / folder), "--json"]) == 0
         results[run, dataset] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["test_accuracy"]
     # Same images in the same order after transposing back: the same training, bit for bit.
-    assert results["run-e", "emnist-digits"] == results["run-m", "mnist"] > 0.8
+    # Measured 0.838 on the 1,000 test images; the standard error sqrt(p(1-p)/n) is 0.012, and
+    # 0.8 was only 3 of them below: 0.78 is 5.
+    assert results["run-e", "emnist-digits"] == results["run-m", "mnist"] > 0.78
     assert results["run-e", "mnist"] == results["run-m", "mnist"]        # the EMNIST model reads MNIST
     net, meta = dn.load_model(tmp_path / "run-e" / "model.npz")
     assert meta["dataset"] == "emnist-digits"

@@ -36,7 +36,10 @@ def test_short_run_on_real_mnist_learns(mnist_small):
 def test_every_optimizer_learns(mnist_small, optimizer):
     lr = {"sgd": 0.1, "momentum": 0.02, "nesterov": 0.02}.get(optimizer, 1e-3)
     result = train(small(optimizer=optimizer, lr=lr, weight_decay=1e-4, schedule="constant"), mnist_small)
-    assert result.history[-1]["val_accuracy"] > 0.85
+    # Measured on 5,000 validation images: sgd 0.865 (the lowest; seeds 1-5 0.873-0.889), the
+    # others 0.888-0.890. One binomial standard error at 0.865 is sqrt(p(1-p)/n) = 0.0048: the
+    # floor is 7 of them below the lowest (0.85 was only 3).
+    assert result.history[-1]["val_accuracy"] > 0.83
 
 
 def test_same_seed_gives_bit_identical_weights(mnist_small):
@@ -51,7 +54,8 @@ def test_same_seed_gives_bit_identical_weights(mnist_small):
 def test_float64_training(mnist_small):
     result = train(small(dtype="float64"), mnist_small)
     assert result.model.dtype == np.float64
-    assert result.history[-1]["val_accuracy"] > 0.85
+    # Measured 0.871 (seeds 1-5: 0.865-0.871); standard error 0.0048 on 5,000 images: 7 below.
+    assert result.history[-1]["val_accuracy"] > 0.83
 
 
 def test_full_batch_gradient_descent_is_the_seed_recipe(mnist_small):
@@ -199,7 +203,12 @@ def test_max_norm_holds_after_training(mnist_small):
     for layer in result.model.layers:
         if "W" in layer.params:
             assert np.linalg.norm(layer.params["W"], axis=0).max() <= 0.5 * (1 + 1e-5)
-    assert result.history[-1]["val_accuracy"] > 0.8
+    # The cap binds on every unit and costs accuracy: measured 0.803 at seed 0, and 0.711-0.795
+    # at seeds 1-11 (mean 0.762, sd 0.030). The old floor of 0.8 passed by luck (half a binomial
+    # standard error, sqrt(0.8 * 0.2 / 5000) = 0.0057, above it); 0.65 is 27 standard errors
+    # below the measured value and 3.7 seed-to-seed deviations below their mean: still far above
+    # chance (0.1), so a network the cap stops from learning fails.
+    assert result.history[-1]["val_accuracy"] > 0.65
 
 
 @pytest.mark.parametrize("extra", [{"adversarial": 0.1}, {"augment": "elastic"},
@@ -331,3 +340,47 @@ def test_warm_up_climbs_to_the_peak_then_follows_the_cosine(ten_steps_an_epoch, 
                                    for k in range(warmup_steps, 60)], rel=1e-12, abs=1e-15)
     assert all(b <= a for a, b in zip(after, after[1:]))
     assert history == [steps[10 * e - 1] for e in range(1, 7)]
+
+
+class BatchSpy(Hook):
+    """The examples each step trained on, read from the batches themselves (feature 0 = row number)."""
+
+    def __init__(self):
+        self.epochs = []
+
+    def on_train_begin(self, trainer):
+        compute = trainer.compute
+
+        def spy(model, loss_fn, x, y, weights=None):
+            self.epochs[-1].append(x[:, 0].astype(int))
+            return compute(model, loss_fn, x, y, weights)
+
+        trainer.compute = spy
+
+    def on_epoch_begin(self, trainer):
+        self.epochs.append([])
+
+
+def batches_seen(seed, epochs=3):
+    from digitnet.api import arrays_dataset
+
+    rows = np.column_stack([np.arange(100.0), np.random.default_rng(9).random(100)])   # (100, 2)
+    data = arrays_dataset(rows, np.arange(100) % 3)
+    spy = BatchSpy()
+    train(TrainConfig(dataset="arrays", hidden=(4,), epochs=epochs, batch_size=16, optimizer="sgd",
+                      lr=1e-3, schedule="constant", validation_size=0, patience=None, dtype="float64",
+                      seed=seed), data, [spy])
+    return spy.epochs
+
+
+def test_batches_are_shuffled_afresh_each_epoch_by_the_seed():
+    epochs = batches_seen(seed=0)
+    assert [[len(b) for b in batches] for batches in epochs] == [[16] * 6 + [4]] * 3
+    orders = [np.concatenate(batches) for batches in epochs]
+    for order in orders:
+        assert sorted(order) == list(range(100))                  # every example once an epoch
+        assert not np.array_equal(order, np.arange(100))          # not in stored order
+    assert not np.array_equal(orders[0], orders[1]) and not np.array_equal(orders[1], orders[2])
+    again, other = batches_seen(seed=0), batches_seen(seed=1)
+    assert all(np.array_equal(a, b) for a, b in zip(orders, map(np.concatenate, again)))
+    assert not any(np.array_equal(a, b) for a, b in zip(orders, map(np.concatenate, other)))

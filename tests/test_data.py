@@ -1,5 +1,6 @@
 """Finding, checking and splitting the datasets."""
 
+import gzip
 import shutil
 
 import numpy as np
@@ -227,3 +228,53 @@ def test_a_corrupt_training_file_does_not_stop_reading_the_test_split(tmp_path):
     assert load_dataset("mnist", folder, validation_size=0, splits=("test",)).x_test.shape == (10000, 784)
     with pytest.raises(DataError, match="HTML page"):
         load_dataset("mnist", folder)
+
+
+def rewritten(path, change):
+    """The file's IDX bytes changed by ``change``, gzipped again."""
+    path.write_bytes(gzip.compress(change(gzip.decompress(path.read_bytes()))))
+
+
+def truncated(path):
+    rewritten(path, lambda idx: idx[:-7])
+
+
+def too_long(path):
+    rewritten(path, lambda idx: idx + b"\0" * 7)
+
+
+def gzip_cut_short(path):
+    path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+
+
+def html_page(path):
+    path.write_bytes(b"<!DOCTYPE html><html><body>404 Not Found</body></html>")
+
+
+def fewer_labels(path):
+    write_idx(path, np.zeros(19, np.uint8))                     # 20 test images
+
+
+def images_for_labels(path):
+    shutil.copy(path.parent / "t10k-images-idx3-ubyte.gz", path)
+
+
+@pytest.mark.parametrize("name, corrupt, words", [
+    ("t10k-images-idx3-ubyte.gz", truncated, "truncated"),
+    ("t10k-images-idx3-ubyte.gz", too_long, "extra bytes"),
+    ("t10k-images-idx3-ubyte.gz", gzip_cut_short, "corrupt gzip data"),
+    ("t10k-images-idx3-ubyte.gz", html_page, "HTML page"),
+    ("t10k-labels-idx1-ubyte.gz", truncated, "truncated"),
+    ("t10k-labels-idx1-ubyte.gz", fewer_labels, "19 labels for 20 images"),
+    ("t10k-labels-idx1-ubyte.gz", images_for_labels, "wrong magic number"),
+])
+@pytest.mark.parametrize("splits", [("train", "test"), ("test",)])
+def test_a_corrupt_file_of_the_second_split_is_named(tmp_path, name, corrupt, words, splits):
+    """The test split broken while the training files are fine: the message names the broken file."""
+    folder = fake_dataset(tmp_path / "d")
+    corrupt(folder / name)
+    with pytest.raises(DataError) as err:
+        load_dataset("mnist", folder, validation_size=5 if "train" in splits else 0, splits=splits)
+    message = str(err.value)
+    assert str(folder / name) in message and words in message and "\n" not in message
+    assert "train-" not in message

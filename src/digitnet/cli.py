@@ -1,4 +1,4 @@
-"""The ``digitnet`` command line: train, evaluate, predict, plot, gradcheck.
+"""The ``digitnet`` command line: train, evaluate, predict, plot, gradcheck, export, serve, sweep.
 
 Human-readable output goes to stdout. With ``--json`` the last line on
 stdout is one JSON object and progress lines go to stderr. Problems a user
@@ -105,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="address to bind (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--data-dir", type=Path, help="folder holding the test set's IDX files")
+
+    from .sweep.command import add_parser as add_sweep_parser  # Dask and Optuna load only when a sweep runs
+
+    add_sweep_parser(commands, _config_flags)
     return parser
 
 
@@ -113,10 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
 NOT_FLAGS = ("preset",)
 
 
-def _config_flags(parser) -> None:
+def _config_flags(parser, skip: tuple[str, ...] = ()) -> None:
     """One flag per TrainConfig field (``lr`` -> ``--lr``), help and choices from the field."""
     for f in dataclasses.fields(TrainConfig):
-        if f.name in NOT_FLAGS:
+        if f.name in NOT_FLAGS + skip:
             continue
         kind = type(f.default) if f.default is not None else int
         options = {"help": f.metadata.get("help"), "choices": f.metadata.get("choices"),
@@ -140,11 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     further Ctrl-C during interpreter shutdown cannot print a traceback.
     """
     args = build_parser().parse_args(argv)
+    from .sweep.command import cmd_sweep
     from .web.serve import cmd_serve  # imports nothing of the web stack until it runs
 
     handler = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
                "plot": cmd_plot, "gradcheck": cmd_gradcheck, "export": cmd_export,
-               "serve": cmd_serve}[args.command]
+               "serve": cmd_serve, "sweep": cmd_sweep}[args.command]
     try:
         return handler(args) or 0
     except DigitnetError as err:

@@ -170,3 +170,42 @@ def plot_run(run_dir: Path, history: list[dict], report: dict, model, data,
                            data.classes, image_shape=data.shape_2d),
         plot_weights(model.parameters()[0], run_dir / "weights.png", image_shape=data.shape_2d),
     ]
+
+
+def plot_sweep(records: list[dict], path: Path) -> Path:
+    """Validation accuracy against each swept field: one panel per field, a dot per trial.
+
+    Numeric fields are drawn on a number line (logarithmic when the values
+    span more than a factor of 20, as learning rates do); other values
+    (hidden sizes, names) as categories. A line joins the means per value.
+    """
+    plt = _pyplot()
+    ok = [r for r in records if r.get("status") == "ok" and r.get("val_accuracy") is not None]
+    fields = list(ok[0]["params"]) if ok else []
+    fig, axes = plt.subplots(1, max(len(fields), 1), figsize=(4 * max(len(fields), 1), 3.6),
+                             squeeze=False, sharey=True)
+    for ax, name in zip(axes[0], fields):
+        values = [r["params"][name] for r in ok]
+        accuracy = np.array([100 * r["val_accuracy"] for r in ok])
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if numeric:
+            x = np.array(values, dtype=float)
+            if x.min() > 0 and x.max() / x.min() > 20:
+                ax.set_xscale("log")
+        else:
+            shown = ["x".join(map(str, v)) if isinstance(v, list) else str(v) for v in values]   # 512x256
+            names = list(dict.fromkeys(shown))
+            x = np.array([names.index(s) for s in shown], dtype=float)
+            ax.set_xticks(range(len(names)), names, rotation=30 if len(names) > 4 else 0)
+        ax.plot(x, accuracy, "o", alpha=0.6, label="a trial (one seed)")
+        levels = np.unique(x)
+        if len(levels) <= 12:
+            ax.plot(levels, [accuracy[x == level].mean() for level in levels], "-", color="black",
+                    label="mean at each value")
+        ax.set_xlabel(name)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("validation accuracy (%)")
+    if fields:
+        axes[0][0].legend(fontsize="small")
+    fig.suptitle("Sweep: validation accuracy by setting")
+    return _save(fig, path)

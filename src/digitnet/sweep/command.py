@@ -1,0 +1,295 @@
+"""``digitnet sweep``: the flags, the sweep folder's definition, and the run.
+
+::
+
+    digitnet sweep --preset quick --epochs 5 --grid lr=1e-3,2e-3 --grid hidden=512x256,1024x1024 --seeds 0,1,2
+    digitnet sweep --file sweep.toml --scheduler tcp://10.0.0.5:8786 --out /shared/sweeps/lr
+    digitnet sweep --search tpe --trials 30 --grid lr=1e-4..1e-2:log --grid dropout=0..0.5
+    digitnet sweep --resume sweeps/quick-20261129-120000
+    digitnet sweep --summary sweeps/quick-20261129-120000
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+from .. import __version__
+from ..config import PRESETS, TrainConfig, preset
+from ..errors import ConfigError
+from ..fileio import atomic_open, write_json
+from .engine import executor, run_trials
+from .results import RESULTS, read_records
+from .searches import TPESearch, grid_search, random_search
+from .space import SEARCHES, Space, display, parse_grid_flag, parse_seeds, read_sweep_file
+from .summary import markdown_table
+from .trial import make_spec
+
+DEFINITION, SUMMARY, PLOT, TRIALS = "sweep.json", "summary.md", "accuracy.png", "trials"
+FORMAT = "digitnet-sweep"
+
+
+def add_parser(commands, config_flags) -> None:
+    """The ``sweep`` subcommand; ``config_flags(parser, skip)`` adds one flag per TrainConfig field."""
+    sweep = commands.add_parser(
+        "sweep",
+        help="train many configurations and seeds on Dask; rank them on validation accuracy",
+        description="Train every configuration of a grid (or random/TPE search) once per seed, on a Dask "
+        "cluster (local by default), and rank the configurations by mean validation accuracy.",
+    )
+    sweep.add_argument(
+        "--preset", choices=sorted(PRESETS), help="the configuration swept around (default quick)"
+    )
+    sweep.add_argument(
+        "--file",
+        type=Path,
+        metavar="TOML",
+        help="a sweep file: preset, seeds, search, trials, "
+        "[set] and [grid] (flags given as well take precedence)",
+    )
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUES",
+        help="a swept field: lr=1e-3,2e-3 or hidden=512x256,1024x1024; a range lr=1e-4..1e-2:log "
+        "for --search random or tpe (repeat for more fields)",
+    )
+    sweep.add_argument("--seeds", help="seeds for every configuration: 0,1,2 or 0-4 (default 0)")
+    sweep.add_argument("--search", choices=SEARCHES, help="grid (default), random, or tpe (Optuna)")
+    sweep.add_argument("--trials", type=int, metavar="N", help="configurations to try (random and tpe)")
+    sweep.add_argument(
+        "--search-seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="seeds the random draws and TPE's sampler (default 0)",
+    )
+    sweep.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes of the local Dask cluster (default: one per core); "
+        "1 runs the trials in this process, without Dask",
+    )
+    sweep.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a running Dask scheduler, tcp://HOST:PORT, instead of a local cluster (--out "
+        "must be on a filesystem its workers share)",
+    )
+    sweep.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="BLAS threads per trial (default 1; recorded with each result)",
+    )
+    sweep.add_argument(
+        "--data-dir", type=Path, help="the data for every trial (as digitnet train --data-dir)"
+    )
+    sweep.add_argument("--out", type=Path, help="the sweep folder (default sweeps/<preset>-<time>)")
+    sweep.add_argument(
+        "--resume",
+        type=Path,
+        metavar="SWEEP_DIR",
+        help="run what an interrupted sweep has not finished (its own settings)",
+    )
+    sweep.add_argument("--retry-failed", action="store_true", help="with --resume: run failed trials again")
+    sweep.add_argument("--summary", type=Path, metavar="SWEEP_DIR", help="print a sweep's table and stop")
+    fixed = sweep.add_argument_group("fixed settings", "any training flag, applied to every trial")
+    config_flags(fixed, skip=("seed",))
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    if args.summary is not None:
+        definition = _read_definition(args.summary)
+        print(_summarise(args.summary, definition))
+        return 0
+    if args.resume is not None:
+        out, definition = args.resume, _resumed(args)
+    else:
+        definition = _define(args)
+        out = args.out or Path("sweeps") / f"{definition['preset']}-{time.strftime('%Y%m%d-%H%M%S')}"
+        if (out / DEFINITION).exists():
+            raise ConfigError(f"{out} already holds a sweep: continue it with --resume {out}")
+        write_json(out / DEFINITION, definition)
+    return _run(out, definition, args)
+
+
+def _define(args: argparse.Namespace) -> dict:
+    """The sweep's definition from the sweep file and the flags (flags win)."""
+    found = read_sweep_file(args.file) if args.file else {}
+    name = args.preset or found.get("preset", "quick")
+    fixed = found["space"].fixed if found else {}
+    axes = dict(found["space"].axes) if found else {}
+    for f in dataclasses.fields(TrainConfig):
+        value = getattr(args, f.name, None)
+        if f.name not in ("seed", "preset") and value is not None:
+            fixed[f.name] = list(value) if isinstance(value, tuple) else value
+    for text in args.grid:
+        name_, axis = parse_grid_flag(text)
+        axes[name_] = axis
+    both = sorted(set(fixed) & set(axes))
+    if both:
+        raise ConfigError(f"{', '.join(both)}: both fixed and swept; give each field one way")
+    seeds = parse_seeds(args.seeds) if args.seeds else found.get("seeds", [0])
+    search = args.search or found.get("search", "grid")
+    trials = args.trials if args.trials is not None else found.get("trials")
+    if search not in SEARCHES:
+        raise ConfigError(f"search {search!r}: choose grid, random or tpe")
+    if search == "grid" and trials is not None:
+        raise ConfigError("--trials sets the budget of --search random or tpe; a grid runs every combination")
+    if search != "grid" and (not isinstance(trials, int) or trials < 1):
+        raise ConfigError(f"--search {search} needs --trials N (configurations to try)")
+    if search != "grid" and not axes:
+        raise ConfigError(f"--search {search} needs fields to search: --grid lr=1e-4..1e-2:log")
+    base = TrainConfig.from_dict({**preset(name).to_dict(), **fixed}).to_dict()
+    if not base["validation_size"]:
+        raise ConfigError(
+            f"preset {name} trains on every training image (validation size 0); a sweep chooses "
+            "on the validation split: add --validation-size 5000"
+        )
+    space = Space(fixed, axes, seeds)
+    definition = {
+        "format": FORMAT,
+        "format_version": 1,
+        "digitnet_version": __version__,
+        "preset": name,
+        "base": base,
+        "space": space.to_dict(),
+        "search": search,
+        "trials": trials,
+        "search_seed": args.search_seed,
+        "threads": args.threads,
+        "data_dir": str(args.data_dir.resolve()) if args.data_dir else None,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    _search(definition, Path("."), dry_run=True)  # every configuration checked before anything runs
+    return definition
+
+
+def _resumed(args: argparse.Namespace) -> dict:
+    given = [
+        flag
+        for flag in ("file", "grid", "seeds", "search", "trials", "preset", "out", "data_dir")
+        if getattr(args, flag) not in (None, [], False)
+    ]
+    given += [f.name for f in dataclasses.fields(TrainConfig) if getattr(args, f.name, None) is not None]
+    if given:
+        raise ConfigError(
+            "--resume continues a sweep with its own settings; only --workers, --scheduler and "
+            f"--retry-failed may be given with it (not --{given[0].replace('_', '-')})"
+        )
+    return _read_definition(args.resume)
+
+
+def _read_definition(folder: Path) -> dict:
+    import json
+
+    path = folder / DEFINITION
+    try:
+        definition = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found (is {folder} a sweep folder?)") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(definition, dict) or definition.get("format") != FORMAT:
+        raise ConfigError(f"{path}: not a digitnet sweep definition")
+    return definition
+
+
+def _search(definition: dict, out: Path, dry_run: bool = False):
+    space = Space.from_dict(definition["space"])
+    trial_dir = out.resolve() / TRIALS
+
+    def make(params: dict, seed: int) -> dict:
+        return make_spec(
+            trial_dir, definition["base"], params, seed, definition["data_dir"], definition["threads"]
+        )
+
+    kind, trials, seed = definition["search"], definition["trials"], definition["search_seed"]
+    if kind == "grid":
+        return grid_search(space, make)
+    if kind == "random":
+        return random_search(space, trials, seed, make)
+    if dry_run:  # TPE suggests as it goes: check the ranges' ends instead
+        return random_search(space, 1, seed, make)
+    return TPESearch(space, trials, seed, out, make)
+
+
+def _run(out: Path, definition: dict, args: argparse.Namespace) -> int:
+    search = _search(definition, out)
+    records = read_records(out / RESULTS)
+    known = {r["id"]: r for r in records if r["status"] == "ok" or not args.retry_failed}
+    total = search.total
+    with executor(args.workers, args.scheduler, out) as place:
+        print(
+            f"digitnet {__version__}: sweep of {total} trials ({_describe(definition)}) {place.description}; "
+            f"{len(known)} already recorded; writing {out}",
+            flush=True,
+        )
+        finished = [len(known)]
+
+        def show(record: dict) -> None:
+            finished[0] += 1
+            print(_record_line(record, finished[0], total), flush=True)
+
+        try:
+            run_trials(search, place, out / RESULTS, known, show)
+        except KeyboardInterrupt:
+            place.cancel()
+            recorded = len(read_records(out / RESULTS))
+            print(
+                f"digitnet: sweep interrupted; {recorded} trial{'s' if recorded != 1 else ''} recorded in "
+                f"{out / RESULTS}\nresume with: digitnet sweep --resume {out}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 130
+    print(_summarise(out, definition))
+    return 0
+
+
+def _describe(definition: dict) -> str:
+    space, seeds = definition["space"], len(definition["space"]["seeds"])
+    fields = ", ".join(space["axes"]) or "no field"
+    what = (
+        "grid"
+        if definition["search"] == "grid"
+        else f"{definition['search']} search, {definition['trials']} draws"
+    )
+    return (
+        f"{what} over {fields}, {seeds} seed{'s' if seeds != 1 else ''} each, preset {definition['preset']}"
+    )
+
+
+def _record_line(record: dict, done: int, total: int) -> str:
+    params = " ".join(f"{k}={display(v)}" for k, v in record["params"].items())
+    where = f"{record.get('host', '?')}:{record.get('pid', '?')}"
+    if record["status"] != "ok":
+        return f"[{done}/{total}] failed {params} seed {record['seed']}: {record.get('error')}"
+    resumed = (
+        f", resumed from epoch {record['resumed_from_epoch']}" if record.get("resumed_from_epoch") else ""
+    )
+    return (
+        f"[{done}/{total}] {params} seed {record['seed']}: validation {100 * record['val_accuracy']:.2f}%, "
+        f"{record['epochs']} epochs, {record['seconds']:.1f}s, {record['threads']} BLAS thread(s) on "
+        f"{where}{resumed}"
+    )
+
+
+def _summarise(out: Path, definition: dict) -> str:
+    """The ranking table; also written to ``summary.md`` and drawn in ``accuracy.png``."""
+    from ..plots import plot_sweep
+
+    records = read_records(out / RESULTS)
+    table = markdown_table(records, len(definition["space"]["seeds"]), list(definition["space"]["axes"]))
+    with atomic_open(out / SUMMARY, "w") as f:
+        f.write(f"# Sweep {out.name}\n\n{_describe(definition)}\n\n{table}\n")
+    if any(r["status"] == "ok" for r in records):
+        plot_sweep(records, out / PLOT)
+    return table

@@ -1,0 +1,392 @@
+"""digitnet sweep: the search space, trial records, results file, summary, and in-process sweeps.
+
+The Dask side (LocalCluster, a real scheduler and workers, a killed worker,
+Ctrl-C and --resume) is in test_sweep_dask.py.
+"""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from digitnet.cli import main
+from digitnet.errors import ConfigError
+from digitnet.modelfile import load_model
+from digitnet.sweep.results import append_record, read_records
+from digitnet.sweep.space import Choice, Range, Space, parse_grid_flag, parse_seeds, read_sweep_file
+from digitnet.sweep.summary import markdown_table, rank
+from digitnet.sweep.trial import trial_id
+
+# Tiny trials: a few hundred real MNIST images, small networks, two epochs.
+TINY = ["--epochs", "2", "--train-limit", "400", "--validation-size", "100"]
+
+
+# -- the search space ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, name, axis",
+    [
+        ("lr=1e-3,2e-3", "lr", Choice((1e-3, 2e-3))),
+        ("hidden=512x256,1024x1024", "hidden", Choice(((512, 256), (1024, 1024)))),
+        ("hidden=64", "hidden", Choice(((64,),))),
+        ("batch-size=64,128", "batch_size", Choice((64, 128))),
+        ("optimizer=adam,sgd", "optimizer", Choice(("adam", "sgd"))),
+        ("patience=3,none", "patience", Choice((3, None))),
+        ("lr=1e-4..1e-2:log", "lr", Range(1e-4, 1e-2, log=True)),
+        ("dropout=0..0.5", "dropout", Range(0.0, 0.5)),
+        ("epochs=2..6", "epochs", Range(2, 6, integer=True)),
+    ],
+)
+def test_grid_flags(text, name, axis):
+    assert parse_grid_flag(text) == (name, axis)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("lr", "expected FIELD=V1,V2"),
+        ("seed=1,2", "list seeds with --seeds"),
+        ("colour=red", "not a setting a sweep can vary"),
+        ("epochs=ten", "epochs: 'ten' is not a valid value"),
+        ("epochs=2.5", "not a valid value"),
+        ("hidden=512x0", "hidden"),
+        ("lr=0..1e-2:log", "a log range needs low > 0"),
+        ("lr=1e-2..1e-3", "low < high"),
+        ("hidden=1..4", "a range needs a numeric field"),
+        ("lr=1e-4..1e-2:cubic", "only ':log'"),
+    ],
+)
+def test_bad_grid_flags_say_what_is_wrong(text, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_grid_flag(text)
+
+
+@pytest.mark.parametrize(
+    "text, seeds", [("0", [0]), ("0,1,2", [0, 1, 2]), ("0-4", [0, 1, 2, 3, 4]), ("7,2-3", [7, 2, 3])]
+)
+def test_seeds(text, seeds):
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("text", ["", "a", "1,1", "-1", "3-x"])
+def test_bad_seeds(text):
+    with pytest.raises(ConfigError, match="--seeds"):
+        parse_seeds(text)
+
+
+def test_grid_is_every_combination_first_field_slowest():
+    space = Space({}, {"lr": Choice((1, 2)), "hidden": Choice(((8,), (4, 4)))})
+    assert space.grid() == [
+        {"lr": 1, "hidden": (8,)},
+        {"lr": 1, "hidden": (4, 4)},
+        {"lr": 2, "hidden": (8,)},
+        {"lr": 2, "hidden": (4, 4)},
+    ]
+
+
+def test_a_range_has_no_grid():
+    with pytest.raises(ConfigError, match="use --search random or tpe"):
+        Space({}, {"lr": Range(1e-4, 1e-2, log=True)}).grid()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    low=st.floats(1e-6, 10), factor=st.floats(1.01, 1e4), log=st.booleans(), seed=st.integers(0, 2**32 - 1)
+)
+def test_random_draws_stay_in_their_range_and_repeat_with_the_seed(low, factor, log, seed):
+    space = Space(
+        {},
+        {
+            "lr": Range(low, low * factor, log=log),
+            "epochs": Range(1, 9, integer=True),
+            "optimizer": Choice(("adam", "sgd")),
+        },
+    )
+    draws = space.sample(20, np.random.default_rng(seed))
+    assert draws == space.sample(20, np.random.default_rng(seed))
+    for d in draws:
+        assert low <= d["lr"] <= low * factor * (1 + 1e-12)
+        assert d["epochs"] in range(1, 10) and isinstance(d["epochs"], int)
+        assert d["optimizer"] in ("adam", "sgd")
+
+
+def test_log_range_draws_are_spread_over_decades():
+    draws = [
+        d["lr"] for d in Space({}, {"lr": Range(1e-5, 1e-1, log=True)}).sample(4000, np.random.default_rng(0))
+    ]
+    decades = np.histogram(np.log10(draws), bins=4, range=(-5, -1))[0]
+    # Log-uniform: about 1,000 per decade (a uniform draw would put ~90% in the top decade).
+    assert decades.min() > 850 and decades.max() < 1150
+
+
+def test_space_round_trips_through_its_json_form():
+    space = Space(
+        {"epochs": 3}, {"hidden": Choice(((8,), (4, 4))), "lr": Range(1e-4, 1e-2, log=True)}, [0, 2]
+    )
+    again = Space.from_dict(json.loads(json.dumps(space.to_dict())))
+    assert again == space
+
+
+def test_sweep_file_holds_the_same_as_the_flags(tmp_path):
+    path = tmp_path / "sweep.toml"
+    path.write_text(
+        'preset = "quick"\nseeds = [0, 1, 2]\nsearch = "grid"\n\n[set]\nepochs = 5\n\n'
+        "[grid]\nlr = [1e-3, 2e-3]\nhidden = [[512, 256], [1024, 1024]]\n"
+        "dropout = {low = 0.0, high = 0.5}\nweight_decay = {low = 1e-6, high = 1e-3, log = true}\n"
+    )
+    found = read_sweep_file(path)
+    assert found["preset"] == "quick" and found["seeds"] == [0, 1, 2] and found["search"] == "grid"
+    assert found["space"].fixed == {"epochs": 5}
+    assert found["space"].axes == {
+        "lr": parse_grid_flag("lr=1e-3,2e-3")[1],
+        "hidden": parse_grid_flag("hidden=512x256,1024x1024")[1],
+        "dropout": Range(0.0, 0.5),
+        "weight_decay": Range(1e-6, 1e-3, log=True),
+    }
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("lr = [", "not a valid TOML file"),
+        ("colour = 1", "unknown keys"),
+        ("[grid]\nlr = 0.1", "expected a list of values"),
+        ("[grid]\nlr = {low = 1}", "a range is"),
+        ("[set]\nepochs = 'many'", "epochs"),
+    ],
+)
+def test_bad_sweep_files_name_the_file(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as err:
+        read_sweep_file(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_trial_ids_are_stable_readable_and_distinct():
+    a = trial_id({"lr": 0.002, "hidden": [512, 256]}, 1)
+    assert a == trial_id({"hidden": [512, 256], "lr": 0.002}, 1)  # order of fields does not matter
+    assert a.startswith("hidden512x256-lr0.002-seed1-")
+    assert a != trial_id({"lr": 0.002, "hidden": [512, 256]}, 2)
+    assert trial_id({"lr": 0.1234561}, 0) != trial_id({"lr": 0.1234562}, 0)  # same display, other hash
+
+
+# -- results.jsonl and the ranking ----------------------------------------------------------------
+
+
+def test_results_file_survives_a_torn_last_line_and_keeps_the_latest_record(tmp_path):
+    path = tmp_path / "results.jsonl"
+    append_record(path, {"id": "a", "status": "failed"})
+    append_record(path, {"id": "b", "status": "ok"})
+    append_record(path, {"id": "a", "status": "ok"})  # a retried trial replaces its failure
+    with open(path, "a") as f:
+        f.write('{"id": "c", "sta')  # the process died mid-line
+    assert read_records(path) == [{"id": "b", "status": "ok"}, {"id": "a", "status": "ok"}]
+    assert read_records(tmp_path / "missing.jsonl") == []
+
+
+def _record(lr, seed, val, test, status="ok"):
+    return {
+        "id": f"{lr}-{seed}",
+        "params": {"lr": lr},
+        "seed": seed,
+        "status": status,
+        "val_accuracy": val,
+        "test_accuracy": test,
+        "epochs": 2,
+        "seconds": 1.0,
+        "train_seconds": 0.5,
+    }
+
+
+def test_ranking_is_by_mean_validation_accuracy_and_shows_only_the_chosen_test_accuracy():
+    records = [
+        _record(0.1, 0, 0.90, 0.99),
+        _record(0.1, 1, 0.80, 0.99),  # mean 0.85, best test
+        _record(0.2, 0, 0.86, 0.50),
+        _record(0.2, 1, 0.86, 0.52),  # mean 0.86: chosen
+        {**_record(0.3, 0, None, None, "failed"), "error": "TrainingDiverged: NaN"},
+    ]
+    ranked = rank(records)
+    assert [c.params["lr"] for c in ranked] == [0.2, 0.1]
+    assert ranked[1].val_mean_sd == pytest.approx((0.85, math.sqrt(0.005)))  # sample sd, ddof=1
+    table = markdown_table(records, seeds=2)
+    assert "| 1 | 0.2 | 86.00 ± 0.00 | 2 |" in table and "| 2 | 0.1 | 85.00 ± 7.07 | 2 |" in table
+    assert "Test accuracy of that configuration: 51.00 ± 1.41%" in table
+    assert "99.00" not in table  # the others' test accuracy never appears
+    assert "1 trial failed" in table and "lr=0.3 seed 0: TrainingDiverged: NaN" in table
+
+
+def test_configurations_missing_seeds_are_marked():
+    table = markdown_table([_record(0.1, 0, 0.9, 0.9)], seeds=3)
+    assert "| 1 | 0.1 | 90.00 | 1 of 3 |" in table
+
+
+# -- sweeps in this process (--workers 1, no Dask) --------------------------------------------------
+
+
+def _sweep(capsys, *args):
+    status = main(["sweep", "--workers", "1", *TINY, *args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_a_grid_sweep_trains_every_configuration_and_seed_and_ranks_them(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    status, stdout, _ = _sweep(
+        capsys, "--hidden", "16", "--grid", "lr=3e-3,1e-2", "--seeds", "0,1", "--out", str(out)
+    )
+    assert status == 0
+    records = read_records(out / "results.jsonl")
+    assert len(records) == 4 and {r["status"] for r in records} == {"ok"}
+    assert {(r["params"]["lr"], r["seed"]) for r in records} == {(3e-3, 0), (3e-3, 1), (1e-2, 0), (1e-2, 1)}
+    for r in records:
+        # Each trial's own run folder holds what its record says.
+        folder = out / "trials" / r["id"]
+        history = json.loads((folder / "history.json").read_text())
+        report = json.loads((folder / "report.json").read_text())
+        assert r["val_accuracy"] == history[r["best_epoch"] - 1]["val_accuracy"]
+        assert r["test_accuracy"] == report["test_accuracy"] and r["epochs"] == len(history) == 2
+        model, meta = load_model(folder / "model.npz")
+        assert meta["config"]["lr"] == r["params"]["lr"] and meta["config"]["seed"] == r["seed"]
+        assert meta["config"]["hidden"] == [16] and tuple(model.sizes) == (784, 16, 10)
+        assert r["threads"] in (1, None) and r["host"] and r["attempts"] == 1
+        assert not (out / "trials" / f"{r['id']}.partial").exists()
+    # The ranking recomputed from the run folders: mean validation accuracy over the two seeds.
+    means = {
+        lr: np.mean([r["val_accuracy"] for r in records if r["params"]["lr"] == lr]) for lr in (3e-3, 1e-2)
+    }
+    best = max(means, key=means.get)
+    assert f"Chosen on validation accuracy: lr={best:g}." in stdout
+    assert (out / "summary.md").read_text().count("| 1 |") == 1 and (
+        out / "accuracy.png"
+    ).stat().st_size > 1000
+    definition = json.loads((out / "sweep.json").read_text())
+    assert definition["base"]["hidden"] == [16] and definition["space"]["seeds"] == [0, 1]
+
+
+def test_a_trial_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    # A validation split larger than MNIST's training set: the configuration is valid, the trial fails.
+    status, stdout, _ = (
+        main(
+            [
+                "sweep",
+                "--workers",
+                "1",
+                "--epochs",
+                "1",
+                "--train-limit",
+                "300",
+                "--hidden",
+                "8",
+                "--grid",
+                "validation_size=100,70000",
+                "--grid",
+                "lr=1e-3,3e-3",
+                "--out",
+                str(out),
+            ]
+        ),
+        *capsys.readouterr(),
+    )
+    assert status == 0
+    records = read_records(out / "results.jsonl")
+    failed = [r for r in records if r["status"] == "failed"]
+    assert (
+        len(records) == 4 and len(failed) == 2 and {r["params"]["validation_size"] for r in failed} == {70000}
+    )
+    assert all(r["error"].startswith("DataError: validation size 70000") for r in failed)
+    assert "failed validation_size=70000 lr=0.001 seed 0: DataError" in stdout and "2 trials failed" in stdout
+    for r in records:
+        assert (out / "trials" / r["id"] / "model.npz").is_file() == (r["status"] == "ok")
+
+
+def test_resume_runs_only_what_is_missing(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert _sweep(capsys, "--hidden", "16", "--grid", "lr=3e-3,1e-2", "--out", str(out))[0] == 0
+    first = read_records(out / "results.jsonl")
+    # Forget one trial, as if the sweep had been stopped before it finished.
+    lines = (out / "results.jsonl").read_text().splitlines()
+    (out / "results.jsonl").write_text(lines[0] + "\n")
+    status, stdout, _ = _sweep_resume(capsys, out)
+    assert status == 0 and "1 already recorded" in stdout
+    again = read_records(out / "results.jsonl")
+    assert [r["id"] for r in again] == [r["id"] for r in first]
+    assert again[1]["val_accuracy"] == first[1]["val_accuracy"]
+    # Nothing missing: nothing runs, the table is printed again.
+    status, stdout, _ = _sweep_resume(capsys, out)
+    assert status == 0 and "2 already recorded" in stdout and "[" not in stdout.split("\n")[1][:1]
+    assert len((out / "results.jsonl").read_text().splitlines()) == 2
+
+
+def _sweep_resume(capsys, out, *args):
+    status = main(["sweep", "--workers", "1", "--resume", str(out), *args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_random_search_draws_the_same_trials_on_resume(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    args = [
+        "--hidden",
+        "16",
+        "--search",
+        "random",
+        "--trials",
+        "3",
+        "--grid",
+        "lr=1e-3..1e-2:log",
+        "--grid",
+        "batch_size=64,128",
+        "--out",
+        str(out),
+    ]
+    assert _sweep(capsys, *args)[0] == 0
+    records = read_records(out / "results.jsonl")
+    assert len(records) == 3 and all(1e-3 <= r["params"]["lr"] <= 1e-2 for r in records)
+    status, stdout, _ = _sweep_resume(capsys, out)
+    assert status == 0 and "3 already recorded" in stdout
+    assert len(read_records(out / "results.jsonl")) == 3
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--grid", "lr=1e-3..1e-2"], "a range has no grid"),
+        (["--search", "random", "--grid", "lr=1e-3,2e-3"], "needs --trials N"),
+        (["--search", "tpe", "--trials", "3"], "needs fields to search"),
+        (["--trials", "3", "--grid", "lr=1e-3,2e-3"], "a grid runs every combination"),
+        (["--lr", "1e-3", "--grid", "lr=1e-3,2e-3"], "both fixed and swept"),
+        (["--preset", "best", "--grid", "lr=1e-3,2e-3"], "add --validation-size"),
+        (["--grid", "dropout=0.2,1.5"], "dropout must be in"),
+    ],
+)
+def test_bad_sweeps_are_refused_before_anything_runs(tmp_path, capsys, args, message):
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--workers", "1", "--epochs", "1", "--out", str(out), *args]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (out / "results.jsonl").exists()
+
+
+def test_resume_refuses_new_settings_and_folders_that_are_not_sweeps(tmp_path, capsys):
+    assert main(["sweep", "--resume", str(tmp_path)]) == 1
+    assert "sweep.json: not found" in capsys.readouterr().err
+    (tmp_path / "sweep.json").write_text("{}")
+    assert main(["sweep", "--resume", str(tmp_path), "--grid", "lr=1,2"]) == 1
+    assert "only --workers, --scheduler and --retry-failed" in capsys.readouterr().err
+    assert main(["sweep", "--resume", str(tmp_path)]) == 1
+    assert "not a digitnet sweep definition" in capsys.readouterr().err
+
+
+def test_a_sweep_folder_is_never_started_twice(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert _sweep(capsys, "--hidden", "8", "--epochs", "1", "--grid", "lr=1e-3", "--out", str(out))[0] == 0
+    status, _, err = _sweep(capsys, "--hidden", "8", "--grid", "lr=1e-3", "--out", str(out))
+    assert status == 1 and f"continue it with --resume {out}" in err

@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 LINT_STAMP  := $(VENV)/.lint-installed
 
-.PHONY: setup train seed test notebooks gradcheck lint bench bench-sklearn bench-web fuzz serve clean
+.PHONY: setup train seed test notebooks gradcheck lint bench bench-sklearn bench-web bench-sweep fuzz serve clean
 
 setup: $(STAMP)
 
@@ -68,6 +68,11 @@ bench-sklearn: $(BENCH_STAMP)
 		--out bench/results/sklearn-unset.json --markdown
 
 ## 30 s of requests to /api/predict on loopback; appends the figures to BENCHMARKS.md
+## the same 8-trial sweep on 1 and 2 workers (digitnet sweep, Dask LocalCluster): the speed-up
+bench-sweep: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[sweep]'
+	$(BIN)/python bench/sweep_speed.py --rounds 3 --markdown
+
 bench-web: $(STAMP)
 	$(BIN)/python bench/load_test.py --seconds 30 --markdown
 

@@ -6,6 +6,7 @@ Ctrl-C and --resume) is in test_sweep_dask.py.
 
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -390,3 +391,29 @@ def test_a_sweep_folder_is_never_started_twice(tmp_path, capsys):
     assert _sweep(capsys, "--hidden", "8", "--epochs", "1", "--grid", "lr=1e-3", "--out", str(out))[0] == 0
     status, _, err = _sweep(capsys, "--hidden", "8", "--grid", "lr=1e-3", "--out", str(out))
     assert status == 1 and f"continue it with --resume {out}" in err
+
+
+@pytest.mark.parametrize(
+    "missing, args, message",
+    [
+        (
+            "distributed",
+            ["--workers", "2", "--grid", "lr=1e-3,2e-3"],
+            "need Dask: pip install 'digitnet[sweep]'",
+        ),
+        (
+            "optuna",
+            ["--workers", "1", "--search", "tpe", "--trials", "2", "--grid", "lr=1e-4..1e-2:log"],
+            "--search tpe needs Optuna",
+        ),
+    ],
+)
+def test_a_missing_library_is_named_with_how_to_install_it(
+    tmp_path, capsys, monkeypatch, missing, args, message
+):
+    monkeypatch.setitem(sys.modules, missing, None)  # import raises ImportError, as when not installed
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--epochs", "1", "--out", str(out), *args]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not out.exists()  # nothing half-made to --resume

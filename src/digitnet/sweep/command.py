@@ -21,9 +21,9 @@ from .. import __version__
 from ..config import PRESETS, TrainConfig, preset
 from ..errors import ConfigError
 from ..fileio import atomic_open, write_json
-from .engine import executor, run_trials
+from .engine import executor, require_dask, run_trials
 from .results import RESULTS, read_records
-from .searches import TPESearch, grid_search, random_search
+from .searches import TPESearch, grid_search, random_search, require_optuna
 from .space import SEARCHES, Space, display, parse_grid_flag, parse_seeds, read_sweep_file
 from .summary import markdown_table
 from .trial import make_spec
@@ -113,6 +113,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         out, definition = args.resume, _resumed(args)
     else:
         definition = _define(args)
+        require_dask(args.workers, args.scheduler)  # before the folder is made: nothing to --resume
         out = args.out or Path("sweeps") / f"{definition['preset']}-{time.strftime('%Y%m%d-%H%M%S')}"
         if (out / DEFINITION).exists():
             raise ConfigError(f"{out} already holds a sweep: continue it with --resume {out}")
@@ -169,6 +170,8 @@ def _define(args: argparse.Namespace) -> dict:
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     _search(definition, Path("."), dry_run=True)  # every configuration checked before anything runs
+    if search == "tpe":
+        require_optuna()
     return definition
 
 

@@ -100,6 +100,19 @@ def _allowed_failures() -> int:
     return int(dask.config.get("distributed.scheduler.allowed-failures"))
 
 
+def require_dask(workers: int | None = None, scheduler: str | None = None) -> None:
+    """Raise ConfigError (how to install it) when Dask is needed and missing."""
+    if scheduler is None and workers == 1:
+        return
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "sweeps on several workers or a cluster need Dask: pip install 'digitnet[sweep]' "
+            "(or run in this process with --workers 1)"
+        ) from None
+
+
 @contextlib.contextmanager
 def executor(workers: int | None, scheduler: str | None, sweep_dir: Path) -> Iterator[Any]:
     """The place trials run, opened and closed around a sweep.
@@ -122,13 +135,9 @@ def executor(workers: int | None, scheduler: str | None, sweep_dir: Path) -> Ite
     if scheduler is None and workers == 1:
         yield InProcess()
         return
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise ConfigError(
-            "sweeps on several workers or a cluster need Dask: pip install 'digitnet[sweep]' "
-            "(or run in this process with --workers 1)"
-        ) from None
+    require_dask()
+    from distributed import Client, LocalCluster
+
     if scheduler is not None:
         try:
             client = Client(scheduler, timeout="10s")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ConfigError
 from .space import Space, as_json
 
 JOURNAL = "optuna.journal"
@@ -60,6 +61,14 @@ def random_search(space: Space, trials: int, seed: int, make: Callable[[dict, in
     return FixedSearch(space.sample(trials, np.random.default_rng(seed)), space.seeds, make)
 
 
+def require_optuna() -> None:
+    """Raise ConfigError (how to install it) when Optuna is missing."""
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise ConfigError("--search tpe needs Optuna (3.6 or later): pip install 'digitnet[sweep]'") from None
+
+
 class TPESearch:
     """Optuna's TPE over ``space``, ``trials`` configurations in all, each trained on every seed.
 
@@ -71,6 +80,7 @@ class TPESearch:
     adaptive = True
 
     def __init__(self, space: Space, trials: int, seed: int, folder: Path, make: Callable[[dict, int], dict]):
+        require_optuna()
         import optuna
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend

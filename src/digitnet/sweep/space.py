@@ -292,7 +292,12 @@ def read_sweep_file(path: str | Path) -> dict:
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise ConfigError(
+                "sweep files need tomli on Python 3.10: pip install 'digitnet[sweep]'"
+            ) from None
 
     path = Path(path)
     try:

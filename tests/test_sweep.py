@@ -365,6 +365,8 @@ def test_random_search_draws_the_same_trials_on_resume(tmp_path, capsys):
         (["--lr", "1e-3", "--grid", "lr=1e-3,2e-3"], "both fixed and swept"),
         (["--preset", "best", "--grid", "lr=1e-3,2e-3"], "add --validation-size"),
         (["--grid", "dropout=0.2,1.5"], "dropout must be in"),
+        (["--workers", "0", "--grid", "lr=1e-3"], "--workers must be at least 1"),
+        (["--threads", "0", "--grid", "lr=1e-3"], "--threads must be at least 1"),
     ],
 )
 def test_bad_sweeps_are_refused_before_anything_runs(tmp_path, capsys, args, message):
@@ -373,7 +375,7 @@ def test_bad_sweeps_are_refused_before_anything_runs(tmp_path, capsys, args, mes
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
-    assert not (out / "results.jsonl").exists()
+    assert not out.exists()  # nothing made
 
 
 def test_resume_refuses_new_settings_and_folders_that_are_not_sweeps(tmp_path, capsys):

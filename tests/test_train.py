@@ -108,6 +108,21 @@ def test_bad_config_is_a_clear_error(field, value):
         small(**{field: value}).validate()
 
 
+@pytest.mark.parametrize("schedule", ["constant", "step"])
+def test_a_warm_up_the_schedule_would_ignore_is_refused(schedule):
+    # The constant and step schedules have no warm-up: it used to be dropped without a word.
+    with pytest.raises(ConfigError, match=f"the {schedule} schedule has none"):
+        small(schedule=schedule, warmup_epochs=1).validate()
+    small(schedule=schedule, warmup_epochs=0).validate()
+    small(schedule="cosine", warmup_epochs=1).validate()
+
+
+def test_a_warm_up_longer_than_the_run_is_refused():
+    with pytest.raises(ConfigError, match=r"warmup_epochs \(3\) must not be longer than the run \(2 epochs"):
+        small(schedule="cosine", epochs=2, warmup_epochs=3).validate()
+    small(schedule="cosine", epochs=2, warmup_epochs=2).validate()   # all warm-up: ends at the peak
+
+
 def test_progress_bar_shows_live_loss_and_accuracy(mnist_small, capsys):
     train(small(epochs=1), mnist_small, [ProgressBar()])
     err = capsys.readouterr().err

@@ -56,7 +56,8 @@ class TrainConfig:
     schedule : str
         constant, step or cosine.
     warmup_epochs : float
-        Linear warm-up before the cosine schedule.
+        Linear warm-up before the cosine schedule (cosine only, and no
+        longer than ``epochs``; ConfigError otherwise).
     validation_size : int
         Training images held out for validation (0: train on all of them).
     patience : int or None
@@ -97,7 +98,7 @@ class TrainConfig:
     dropout: float = _flag(0.0, "dropout after each hidden layer")
     input_dropout: float = _flag(0.0, "dropout on the input pixels")
     schedule: str = _flag("cosine", "learning-rate schedule", choices=SCHEDULES)
-    warmup_epochs: float = _flag(0.0, "linear warm-up before the cosine schedule")
+    warmup_epochs: float = _flag(0.0, "linear warm-up before the cosine schedule (cosine only)")
     validation_size: int = _flag(5000, "training images held out (default 5000)")
     patience: int | None = _flag(5, "early-stopping patience in epochs; 0 disables")
     seed: int = _flag(0, "random seed (default 0)")
@@ -156,6 +157,13 @@ class TrainConfig:
             problems.append(f"augment must be one of {', '.join(AUGMENTATIONS)}")
         if not (self.warmup_epochs >= 0 and math.isfinite(self.warmup_epochs)):
             problems.append("warmup_epochs must be a finite number >= 0")
+        elif self.warmup_epochs > 0 and self.schedule != "cosine":
+            # It used to be ignored silently: the constant and step schedules have no warm-up.
+            problems.append(f"warmup_epochs is the cosine schedule's warm-up; the {self.schedule} schedule "
+                            "has none (use --schedule cosine or --warmup-epochs 0)")
+        elif self.warmup_epochs > self.epochs:   # the rate would never reach its peak
+            problems.append(f"warmup_epochs ({self.warmup_epochs:g}) must not be longer than the run "
+                            f"({self.epochs} epochs)")
         if problems:
             raise ConfigError("; ".join(problems))
         return self

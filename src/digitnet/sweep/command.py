@@ -105,6 +105,9 @@ def add_parser(commands, config_flags) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    for flag, least in (("workers", 1), ("threads", 1), ("search_seed", 0)):
+        if getattr(args, flag) is not None and getattr(args, flag) < least:
+            raise ConfigError(f"--{flag.replace('_', '-')} must be at least {least}")
     if args.summary is not None:
         definition = _read_definition(args.summary)
         print(_summarise(args.summary, definition))

@@ -119,55 +119,24 @@ def test_ctrl_c_stops_a_sweep_and_resume_runs_only_what_is_missing(tmp_path):
     assert sorted(p.name for p in (out / "trials").iterdir()) == sorted(r["id"] for r in records)
 
 
-@pytest.fixture(scope="module")
-def loopback_cluster(tmp_path_factory):
-    """A real ``dask scheduler`` and two ``dask worker`` processes (each with its nanny) on 127.0.0.1."""
-    from distributed import Client
-
-    folder = tmp_path_factory.mktemp("cluster")
+def start_scheduler(folder):
+    """A real ``dask scheduler`` on 127.0.0.1 (any free port); returns the process and its address file."""
     scheduler_file = folder / "scheduler.json"
-    processes = [
-        subprocess.Popen(
-            [
-                str(DASK),
-                "scheduler",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--no-dashboard",
-                "--scheduler-file",
-                str(scheduler_file),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=open(folder / "scheduler.log", "w"),
-        )
-    ]
+    command = [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+               "--scheduler-file", str(scheduler_file)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=open(folder / "scheduler.log", "w"))
     wait_for(scheduler_file.is_file, 60, "the scheduler")
-    for i in range(2):
-        processes.append(
-            subprocess.Popen(
-                [
-                    str(DASK),
-                    "worker",
-                    "--scheduler-file",
-                    str(scheduler_file),
-                    "--nthreads",
-                    "1",
-                    "--no-dashboard",
-                    "--host",
-                    "127.0.0.1",
-                    "--name",
-                    f"worker-{i}",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=open(folder / f"worker-{i}.log", "w"),
-            )
-        )
-    address = json.loads(scheduler_file.read_text())["address"]
-    with Client(address, timeout="30s") as client:
-        client.wait_for_workers(2, timeout=60)
-    yield address
+    return process, scheduler_file
+
+
+def start_worker(scheduler_file, name, folder):
+    """A real ``dask worker`` process (with its nanny), one thread, as the README starts them."""
+    command = [str(DASK), "worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1",
+               "--no-dashboard", "--host", "127.0.0.1", "--name", name]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=open(folder / f"{name}.log", "w"))
+
+
+def stop(processes):
     for p in reversed(processes):
         p.terminate()
     for p in processes:
@@ -175,6 +144,38 @@ def loopback_cluster(tmp_path_factory):
             p.wait(timeout=20)
         except subprocess.TimeoutExpired:
             p.kill()
+
+
+@pytest.fixture(scope="module")
+def loopback_cluster(tmp_path_factory):
+    """A real ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1; yields the address."""
+    from distributed import Client
+
+    folder = tmp_path_factory.mktemp("cluster")
+    scheduler, scheduler_file = start_scheduler(folder)
+    processes = [scheduler] + [start_worker(scheduler_file, f"worker-{i}", folder) for i in range(2)]
+    address = json.loads(scheduler_file.read_text())["address"]
+    with Client(address, timeout="30s") as client:
+        client.wait_for_workers(2, timeout=60)
+    yield address
+    stop(processes)
+
+
+def test_a_scheduler_without_workers_is_one_line(tmp_path, capsys, monkeypatch):
+    from digitnet.cli import main
+    from digitnet.sweep import engine
+
+    monkeypatch.setattr(engine, "WORKER_WAIT", 3)
+    scheduler, scheduler_file = start_scheduler(tmp_path)
+    try:
+        address = json.loads(scheduler_file.read_text())["address"]
+        out = tmp_path / "sweep"
+        status = main(["sweep", "--scheduler", address, *TINY, "--grid", "lr=1e-3", "--out", str(out)])
+    finally:
+        stop([scheduler])
+    err = capsys.readouterr().err
+    assert status == 1 and f"no worker has joined the scheduler at {address} within 3 s" in err
+    assert err.count("\n") == 1
 
 
 def test_a_sweep_runs_on_a_real_scheduler_through_its_address(tmp_path, loopback_cluster):

@@ -149,7 +149,9 @@ def executor(workers: int | None, scheduler: str | None, sweep_dir: Path) -> Ite
         return
     import logging
 
-    n = workers or os.cpu_count() or 1
+    from dask.system import CPU_COUNT  # the cores this process may use (affinity, cgroup quotas)
+
+    n = workers or CPU_COUNT
     with (
         LocalCluster(
             n_workers=n,
@@ -163,9 +165,18 @@ def executor(workers: int | None, scheduler: str | None, sweep_dir: Path) -> Ite
         yield OnDask(client, f"on a local Dask cluster of {n} worker processes")
 
 
+WORKER_WAIT = 60  # seconds a sweep waits for a cluster's first worker
+
+
 def _check_workers_see(client: Any, sweep_dir: Path, scheduler: str) -> None:
     """Every worker must reach the sweep folder: trials write their run folders there."""
-    client.wait_for_workers(1, timeout=60)
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT)
+    except (TimeoutError, OSError):
+        raise ConfigError(
+            f"no worker has joined the scheduler at {scheduler} within {WORKER_WAIT} s: start some with "
+            f"`dask worker {scheduler} --nthreads 1`"
+        ) from None
     seen = client.run(os.path.isdir, str(sweep_dir.resolve()))
     blind = [address for address, ok in seen.items() if not ok]
     if blind:

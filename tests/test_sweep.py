@@ -6,6 +6,7 @@ Ctrl-C and --resume) is in test_sweep_dask.py.
 
 import json
 import math
+import re
 import sys
 
 import numpy as np
@@ -17,9 +18,10 @@ from digitnet.cli import main
 from digitnet.errors import ConfigError
 from digitnet.modelfile import load_model
 from digitnet.sweep.results import append_record, read_records
-from digitnet.sweep.space import Choice, Range, Space, parse_grid_flag, parse_seeds, read_sweep_file
+from digitnet.sweep.space import Choice, Range, Space, as_json, parse_grid_flag, parse_seeds, read_sweep_file
 from digitnet.sweep.summary import markdown_table, rank
-from digitnet.sweep.trial import trial_id
+from digitnet.sweep.trial import StopWhenSuperseded, TrialSuperseded, trial_id
+from sweep_helpers import optuna_trials
 
 # Tiny trials: a few hundred real MNIST images, small networks, two epochs.
 TINY = ["--epochs", "2", "--train-limit", "400", "--validation-size", "100"]
@@ -270,41 +272,60 @@ def test_a_grid_sweep_trains_every_configuration_and_seed_and_ranks_them(tmp_pat
     assert definition["base"]["hidden"] == [16] and definition["space"]["seeds"] == [0, 1]
 
 
+def small_csv(path, rows=200, side=8):
+    """A labelled CSV of ``side`` x ``side`` pictures (Kaggle's layout): label, pixel0, pixel1..."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, rows)
+    pixels = rng.integers(0, 256, (rows, side * side))
+    header = "label," + ",".join(f"pixel{i}" for i in range(side * side))
+    lines = [header] + [f"{y}," + ",".join(map(str, p)) for y, p in zip(labels, pixels)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def on_small_csv(tmp_path, *args):
+    """``digitnet sweep`` argv for tiny trials on 8x8 pictures from a labelled CSV file."""
+    data = small_csv(tmp_path / "train.csv")
+    return [
+        "sweep",
+        "--workers",
+        "1",
+        "--epochs",
+        "1",
+        "--validation-size",
+        "20",
+        "--hidden",
+        "8",
+        "--data-dir",
+        str(data),
+        *args,
+    ]
+
+
 def test_a_trial_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path, capsys):
     out = tmp_path / "sweep"
-    # A validation split larger than MNIST's training set: the configuration is valid, the trial fails.
-    status, stdout, _ = (
-        main(
-            [
-                "sweep",
-                "--workers",
-                "1",
-                "--epochs",
-                "1",
-                "--train-limit",
-                "300",
-                "--hidden",
-                "8",
-                "--grid",
-                "validation_size=100,70000",
-                "--grid",
-                "lr=1e-3,3e-3",
-                "--out",
-                str(out),
-            ]
-        ),
-        *capsys.readouterr(),
+    # Valid configurations, but augmentation needs 28x28 pictures: those trials fail on 8x8 ones.
+    argv = on_small_csv(
+        tmp_path, "--grid", "augment=none,affine", "--grid", "lr=1e-3,3e-3", "--out", str(out)
     )
+    status, stdout, _ = main(argv), *capsys.readouterr()
     assert status == 0
     records = read_records(out / "results.jsonl")
     failed = [r for r in records if r["status"] == "failed"]
-    assert (
-        len(records) == 4 and len(failed) == 2 and {r["params"]["validation_size"] for r in failed} == {70000}
-    )
-    assert all(r["error"].startswith("DataError: validation size 70000") for r in failed)
-    assert "failed validation_size=70000 lr=0.001 seed 0: DataError" in stdout and "2 trials failed" in stdout
+    assert len(records) == 4 and len(failed) == 2 and {r["params"]["augment"] for r in failed} == {"affine"}
+    assert all(r["error"].startswith("ConfigError: augmentation distorts 28x28 images") for r in failed)
+    assert all(any("train.py" in line for line in r["traceback"]) for r in failed)  # where it was raised
+    assert "failed augment=affine lr=0.001 seed 0: ConfigError" in stdout and "2 trials failed" in stdout
     for r in records:
         assert (out / "trials" / r["id"] / "model.npz").is_file() == (r["status"] == "ok")
+
+
+def test_a_sweep_in_which_every_trial_failed_exits_with_status_1(tmp_path, capsys):
+    argv = on_small_csv(
+        tmp_path, "--augment", "affine", "--grid", "lr=1e-3,3e-3", "--out", str(tmp_path / "s")
+    )
+    assert main(argv) == 1
+    assert "No trial has finished yet" in capsys.readouterr().out
 
 
 def test_resume_runs_only_what_is_missing(tmp_path, capsys):
@@ -362,11 +383,29 @@ def test_random_search_draws_the_same_trials_on_resume(tmp_path, capsys):
         (["--search", "random", "--grid", "lr=1e-3,2e-3"], "needs --trials N"),
         (["--search", "tpe", "--trials", "3"], "needs fields to search"),
         (["--trials", "3", "--grid", "lr=1e-3,2e-3"], "a grid runs every combination"),
-        (["--lr", "1e-3", "--grid", "lr=1e-3,2e-3"], "both fixed and swept"),
+        (["--lr", "1e-3", "--grid", "lr=1e-3,2e-3"], "lr: both fixed (--lr) and swept (--grid)"),
         (["--preset", "best", "--grid", "lr=1e-3,2e-3"], "add --validation-size"),
         (["--grid", "dropout=0.2,1.5"], "dropout must be in"),
         (["--workers", "0", "--grid", "lr=1e-3"], "--workers must be at least 1"),
         (["--threads", "0", "--grid", "lr=1e-3"], "--threads must be at least 1"),
+        (["--grid", "lr=1e-3,1e-3"], "lr: 0.001 is listed twice"),
+        (["--grid", "lr=1e-3", "--grid", "lr=2e-3"], "--grid gives lr twice"),
+        (["--grid", "validation_size=100,200"], "validation_size cannot be swept"),
+        (["--grid", "dataset=mnist,fashion-mnist"], "dataset cannot be swept"),
+        (
+            ["--data-dir", "/nonexistent/train.csv", "--grid", "lr=1e-3"],
+            "--data-dir /nonexistent/train.csv: no such",
+        ),
+        # TPE draws as it goes: the ends of every range are checked before the first trial.
+        (["--search", "tpe", "--trials", "3", "--grid", "dropout=0.8..1.2"], "dropout must be in [0, 1)"),
+        (
+            ["--search", "random", "--trials", "3", "--grid", "warmup_epochs=0..5"],
+            "must not be longer than the run",
+        ),
+        (["--scheduler", "foo", "--grid", "lr=1e-3"], "--scheduler 'foo': expected tcp://HOST:PORT"),
+        (["--scheduler", "tcp://127.0.0.1", "--grid", "lr=1e-3"], "expected tcp://HOST:PORT"),
+        (["--scheduler", "http://127.0.0.1:8790", "--grid", "lr=1e-3"], "expected tcp://HOST:PORT"),
+        (["--scheduler", "tcp://127.0.0.1:9", "--grid", "lr=1e-3"], "cannot reach the Dask scheduler"),
     ],
 )
 def test_bad_sweeps_are_refused_before_anything_runs(tmp_path, capsys, args, message):
@@ -383,7 +422,8 @@ def test_resume_refuses_new_settings_and_folders_that_are_not_sweeps(tmp_path, c
     assert "sweep.json: not found" in capsys.readouterr().err
     (tmp_path / "sweep.json").write_text("{}")
     assert main(["sweep", "--resume", str(tmp_path), "--grid", "lr=1,2"]) == 1
-    assert "only --workers, --scheduler and --retry-failed" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--grid cannot be given with it (only --workers, --scheduler, --retry-failed)" in err
     assert main(["sweep", "--resume", str(tmp_path)]) == 1
     assert "not a digitnet sweep definition" in capsys.readouterr().err
 
@@ -419,3 +459,189 @@ def test_a_missing_library_is_named_with_how_to_install_it(
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not out.exists()  # nothing half-made to --resume
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("set = 5", "set must be a table [set]"),
+        ("grid = 5", "grid must be a table [grid]"),
+        ("trials = true", "trials must be a whole number"),
+        ('seeds = "0,1"', "seeds must be a list of integers"),
+        ("seeds = [0, true]", "seeds must be a list of integers"),
+        ('[grid]\nlr = {low = 1e-4, high = 1e-2, log = "false"}', "a range is"),
+        ("[set]\nepochs = true", "epochs: True is not a valid value"),
+        ("[grid]\nlr = [1e-3, 1e-3]", "lr: 0.001 is listed twice"),
+        ("[grid]\nvalidation_size = [100, 200]", "validation_size cannot be swept"),
+    ],
+)
+def test_sweep_file_values_of_the_wrong_kind_are_refused(tmp_path, text, message):
+    path = tmp_path / "sweep.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        read_sweep_file(path)
+
+
+def test_a_folder_given_as_sweep_file_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read the sweep file"):
+        read_sweep_file(tmp_path)
+
+
+def test_flags_win_over_the_sweep_file(tmp_path, capsys):
+    path = tmp_path / "sweep.toml"
+    path.write_text("[set]\nhidden = [16]\n\n[grid]\nepochs = [1, 2]\nlr = [1e-3, 2e-3]\n")
+    out = tmp_path / "sweep"
+    # --epochs fixes what the file sweeps; --grid hidden sweeps what the file fixes.
+    argv = [
+        "sweep",
+        "--workers",
+        "1",
+        "--file",
+        str(path),
+        "--epochs",
+        "1",
+        "--grid",
+        "hidden=8,16",
+        "--train-limit",
+        "300",
+        "--validation-size",
+        "100",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    definition = json.loads((out / "sweep.json").read_text())
+    assert list(definition["space"]["axes"]) == ["lr", "hidden"] and definition["base"]["epochs"] == 1
+    records = read_records(out / "results.jsonl")
+    assert len(records) == 4 and {r["config"]["epochs"] for r in records} == {1}
+    assert {tuple(r["config"]["hidden"]) for r in records} == {(8,), (16,)}
+    capsys.readouterr()
+
+
+def test_random_search_over_values_draws_each_configuration_once():
+    space = Space({}, {"lr": Choice((1e-3, 2e-3)), "hidden": Choice(((8,), (16,)))})
+    draws = space.sample(10, np.random.default_rng(0))
+    assert len(draws) == 4 and len({json.dumps(as_json(d), sort_keys=True) for d in draws}) == 4
+    assert len(space.sample(3, np.random.default_rng(0))) == 3
+
+
+def test_every_value_and_range_end_is_among_the_corners():
+    space = Space(
+        {},
+        {
+            "lr": Range(1e-4, 1e-2, log=True),
+            "optimizer": Choice(("adam", "sgd", "momentum")),
+            "epochs": Range(1, 9, integer=True),
+        },
+    )
+    corners = space.corners()
+    assert {c["lr"] for c in corners} == {1e-4, 1e-2} and {c["epochs"] for c in corners} == {1, 9}
+    assert {c["optimizer"] for c in corners} == {"adam", "sgd", "momentum"}
+
+
+def test_tpe_that_suggests_a_configuration_again_trains_it_once(tmp_path, capsys):
+    import optuna
+
+    out = tmp_path / "sweep"
+    argv = [
+        "sweep",
+        "--workers",
+        "1",
+        *TINY,
+        "--hidden",
+        "8",
+        "--search",
+        "tpe",
+        "--trials",
+        "5",
+        "--grid",
+        "lr=1e-3,2e-3",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    records = read_records(out / "results.jsonl")
+    lines = (out / "results.jsonl").read_text().splitlines()
+    assert len(records) == len(lines) == 2 and all(
+        r["status"] == "ok" and r["attempts"] == 1 for r in records
+    )
+    trials = optuna_trials(out)
+    assert len(trials) == 5 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    by_lr = {r["params"]["lr"]: r["val_accuracy"] for r in records}
+    assert all(t.value == by_lr[t.params["lr"]] for t in trials)  # a repeat is told the recorded result
+    capsys.readouterr()
+
+
+def test_configurations_that_finished_every_seed_rank_first():
+    records = [
+        _record(0.1, 0, 0.99, 0.9),  # 1 of 2 seeds, highest mean
+        _record(0.2, 0, 0.90, 0.9),
+        _record(0.2, 1, 0.92, 0.9),
+    ]
+    assert [c.params["lr"] for c in rank(records, seeds=2)] == [0.2, 0.1]
+    assert [c.params["lr"] for c in rank(records)] == [0.1, 0.2]
+
+
+def test_resume_and_summary_refuse_flags_they_would_ignore(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert _sweep(capsys, "--hidden", "8", "--epochs", "1", "--grid", "lr=1e-3", "--out", str(out))[0] == 0
+    for argv, flag in [
+        (["--resume", str(out), "--threads", "2"], "--threads"),
+        (["--resume", str(out), "--search-seed", "5"], "--search-seed"),
+        (["--summary", str(out), "--grid", "lr=5"], "--grid"),
+        (["--summary", str(out), "--workers", "2"], "--workers"),
+    ]:
+        assert main(["sweep", *argv]) == 1
+        err = capsys.readouterr().err
+        assert f"{flag} cannot be given with it" in err and err.count("\n") == 1
+    assert main(["sweep", "--summary", str(out)]) == 0
+    assert "| 1 | 0.001 |" in capsys.readouterr().out
+
+
+def test_sweep_folders_that_cannot_be_made_or_read_are_one_line(tmp_path, capsys):
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("not a folder")
+    for argv, words in [
+        (
+            ["--workers", "1", "--grid", "lr=1e-3", "--out", str(a_file / "sweep")],
+            "cannot write the sweep folder",
+        ),
+        (["--resume", str(a_file)], "sweep.json: not found"),
+        (["--summary", str(a_file)], "sweep.json: not found"),
+    ]:
+        assert main(["sweep", *argv]) == 1
+        err = capsys.readouterr().err
+        assert words in err and err.count("\n") == 1
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "sweep.json").write_text('{"format": "digitnet-sweep"}')
+    assert main(["sweep", "--resume", str(broken)]) == 1
+    assert "not a whole sweep definition (no preset, base, space" in capsys.readouterr().err
+
+
+def test_a_server_that_is_not_a_dask_scheduler_is_one_line(capsys):
+    """A web server (or the dashboard's port) waits for a request: it never speaks first as Dask does."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
+    try:
+        assert main(["sweep", "--scheduler", f"tcp://127.0.0.1:{port}", "--grid", "lr=1e-3"]) == 1
+    finally:
+        listener.close()
+    err = capsys.readouterr().err
+    assert "it is not a Dask scheduler" in err and err.count("\n") == 1
+
+
+def test_an_attempt_stops_once_a_newer_attempt_of_its_trial_registers(tmp_path):
+    # A sweep stopped on a cluster leaves its running tasks running; --resume starts them again.
+    attempts = tmp_path / "attempts.jsonl"
+    attempts.write_text('{"pid": 1}\n')
+    hook = StopWhenSuperseded(attempts, mine=1)
+    hook.on_epoch_begin(None)  # alone: goes on
+    attempts.write_text('{"pid": 1}\n{"pid": 2}\n')
+    with pytest.raises(TrialSuperseded, match="attempt 1 of this trial was superseded"):
+        hook.on_epoch_begin(None)

@@ -20,6 +20,7 @@ import pytest
 
 from digitnet.modelfile import load_model
 from digitnet.sweep.results import read_records
+from sweep_helpers import optuna_trials
 
 DASK = Path(sys.executable).parent / "dask"
 TINY = ["--epochs", "2", "--train-limit", "400", "--validation-size", "100", "--hidden", "16"]
@@ -55,13 +56,15 @@ def wait_for(condition, timeout=120, what="the condition"):
         time.sleep(0.02)
 
 
-def ctrl_c_after_first_record(process, out):
+def ctrl_c_after_first_record(process, out, signum=signal.SIGINT):
     """Send SIGINT (what Ctrl-C sends) once the sweep has recorded a trial; return its stderr."""
-    wait_for(lambda: (out / "results.jsonl").is_file() and (out / "results.jsonl").stat().st_size > 0,
-             what="the first record")
-    process.send_signal(signal.SIGINT)
+    wait_for(
+        lambda: (out / "results.jsonl").is_file() and (out / "results.jsonl").stat().st_size > 0,
+        what="the first record",
+    )
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr
+    assert process.returncode == 128 + signum, stderr
     return stderr
 
 
@@ -122,8 +125,17 @@ def test_ctrl_c_stops_a_sweep_and_resume_runs_only_what_is_missing(tmp_path):
 def start_scheduler(folder):
     """A real ``dask scheduler`` on 127.0.0.1 (any free port); returns the process and its address file."""
     scheduler_file = folder / "scheduler.json"
-    command = [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-               "--scheduler-file", str(scheduler_file)]
+    command = [
+        str(DASK),
+        "scheduler",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--no-dashboard",
+        "--scheduler-file",
+        str(scheduler_file),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=open(folder / "scheduler.log", "w"))
     wait_for(scheduler_file.is_file, 60, "the scheduler")
     return process, scheduler_file
@@ -131,8 +143,19 @@ def start_scheduler(folder):
 
 def start_worker(scheduler_file, name, folder):
     """A real ``dask worker`` process (with its nanny), one thread, as the README starts them."""
-    command = [str(DASK), "worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1",
-               "--no-dashboard", "--host", "127.0.0.1", "--name", name]
+    command = [
+        str(DASK),
+        "worker",
+        "--scheduler-file",
+        str(scheduler_file),
+        "--nthreads",
+        "1",
+        "--no-dashboard",
+        "--host",
+        "127.0.0.1",
+        "--name",
+        name,
+    ]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=open(folder / f"{name}.log", "w"))
 
 
@@ -264,11 +287,8 @@ def test_tpe_search_with_optuna_stores_its_study_and_resumes_it(tmp_path):
     assert result.returncode == 0, result.stderr
     records = read_records(out / "results.jsonl")
     assert len(records) == 8 and all(r["status"] == "ok" for r in records)
-    storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(out / "optuna.journal"))
-    )
-    study = optuna.load_study(study_name="digitnet-sweep", storage=storage)
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    study_trials = optuna_trials(out)
+    complete = [t for t in study_trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 4
     # Each Optuna trial's value is its configuration's mean validation accuracy over the two seeds.
     for t in complete:
@@ -282,7 +302,7 @@ def test_tpe_search_with_optuna_stores_its_study_and_resumes_it(tmp_path):
     # Resuming a finished study runs nothing more.
     again = sweep("--resume", str(out), "--workers", "1")
     assert again.returncode == 0 and "8 already recorded" in again.stdout
-    assert len(optuna.load_study(study_name="digitnet-sweep", storage=storage).trials) == 4
+    assert len(optuna_trials(out)) == 4
 
 
 def test_an_interrupted_tpe_sweep_resumes_its_study_without_losing_budget(tmp_path):
@@ -305,20 +325,53 @@ def test_an_interrupted_tpe_sweep_resumes_its_study_without_losing_budget(tmp_pa
         str(out),
     )
     ctrl_c_after_first_record(process, out)
-    storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(out / "optuna.journal"))
-    )
     states = optuna.trial.TrialState
-    before = optuna.load_study(study_name="digitnet-sweep", storage=storage).trials
+    before = optuna_trials(out)
     assert any(t.state == states.RUNNING for t in before)  # a trial was cut short
     resumed = sweep("--resume", str(out), "--workers", "2")
     assert resumed.returncode == 0, resumed.stderr
-    study = optuna.load_study(study_name="digitnet-sweep", storage=storage)
-    complete = [t for t in study.trials if t.state == states.COMPLETE]
+    study_trials = optuna_trials(out)
+    complete = [t for t in study_trials if t.state == states.COMPLETE]
     assert len(complete) == 4  # the budget, whatever was interrupted
     # Interrupted trials were asked again first, with the same learning rate.
-    for stale in (t for t in study.trials if t.state == states.FAIL and t.params):
-        retry = next(t for t in study.trials if t.user_attrs.get("retry_of") == stale.number)
+    for stale in (t for t in study_trials if t.state == states.FAIL and t.params):
+        retry = next(t for t in study_trials if t.user_attrs.get("retry_of") == stale.number)
         assert retry.params == stale.params
     records = read_records(out / "results.jsonl")
     assert len(records) == 4 and {r["params"]["lr"] for r in records} == {t.params["lr"] for t in complete}
+
+
+def test_sigterm_stops_a_sweep_as_ctrl_c_does(tmp_path):
+    out = tmp_path / "sweep"
+    process = started_sweep(
+        "--workers", "2", *SLOW, "--grid", "lr=1e-3,3e-3", "--seeds", "0,1", "--out", str(out)
+    )
+    stderr = ctrl_c_after_first_record(process, out, signal.SIGTERM)
+    assert f"resume with: digitnet sweep --resume {out}" in stderr and "Traceback" not in stderr
+
+
+def test_tpe_on_two_workers_never_trains_one_configuration_twice_at_once(tmp_path):
+    import optuna
+
+    out = tmp_path / "sweep"
+    result = sweep(
+        "--workers",
+        "2",
+        *TINY,
+        "--search",
+        "tpe",
+        "--trials",
+        "6",
+        "--grid",
+        "lr=1e-3,2e-3",
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    lines = (out / "results.jsonl").read_text().splitlines()
+    records = read_records(out / "results.jsonl")
+    assert len(lines) == len(records) == 2 and all(
+        r["status"] == "ok" and r["attempts"] == 1 for r in records
+    )
+    trials = optuna_trials(out)
+    assert len(trials) == 6 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)

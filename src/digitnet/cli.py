@@ -23,8 +23,8 @@ from .errors import ConfigError, DataError, DigitnetError, ImageError, InputErro
 
 
 def _hidden(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(part) for part in text.split(","))
+    try:   # 128,64 or 128x64 (as digitnet sweep's --grid writes sizes)
+        sizes = tuple(int(part) for part in text.replace("x", ",").split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated integers like 128,64, got {text!r}") from None

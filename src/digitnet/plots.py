@@ -192,6 +192,7 @@ def plot_sweep(records: list[dict], path: Path) -> Path:
             x = np.array(values, dtype=float)
             if x.min() > 0 and x.max() / x.min() > 20:
                 ax.set_xscale("log")
+            ax.tick_params(axis="x", labelrotation=30)  # 0.0010, 0.0012... would run together
         else:
             shown = ["x".join(map(str, v)) if isinstance(v, list) else str(v) for v in values]   # 512x256
             names = list(dict.fromkeys(shown))

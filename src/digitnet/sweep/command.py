@@ -12,7 +12,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import signal
 import sys
 import time
 from pathlib import Path
@@ -21,10 +23,10 @@ from .. import __version__
 from ..config import PRESETS, TrainConfig, preset
 from ..errors import ConfigError
 from ..fileio import atomic_open, write_json
-from .engine import executor, require_dask, run_trials
+from .engine import check_scheduler_address, executor, require_dask, run_trials
 from .results import RESULTS, read_records
 from .searches import TPESearch, grid_search, random_search, require_optuna
-from .space import SEARCHES, Space, display, parse_grid_flag, parse_seeds, read_sweep_file
+from .space import SEARCHES, Space, as_json, display, parse_grid_flag, parse_seeds, read_sweep_file
 from .summary import markdown_table
 from .trial import make_spec
 
@@ -109,19 +111,59 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if getattr(args, flag) is not None and getattr(args, flag) < least:
             raise ConfigError(f"--{flag.replace('_', '-')} must be at least {least}")
     if args.summary is not None:
+        _only_with(args, "--summary", allowed=())
         definition = _read_definition(args.summary)
         print(_summarise(args.summary, definition))
         return 0
+    # Everything that can be checked is checked before the sweep folder is made: a mistake
+    # leaves nothing behind that would then need --resume.
+    if args.scheduler is not None:
+        check_scheduler_address(args.scheduler)
     if args.resume is not None:
-        out, definition = args.resume, _resumed(args)
+        _only_with(args, "--resume", allowed=("workers", "scheduler", "retry_failed"))
+        out, definition = args.resume, _read_definition(args.resume)
     else:
         definition = _define(args)
-        require_dask(args.workers, args.scheduler)  # before the folder is made: nothing to --resume
+        require_dask(args.workers, args.scheduler)
         out = args.out or Path("sweeps") / f"{definition['preset']}-{time.strftime('%Y%m%d-%H%M%S')}"
         if (out / DEFINITION).exists():
             raise ConfigError(f"{out} already holds a sweep: continue it with --resume {out}")
-        write_json(out / DEFINITION, definition)
+        try:
+            write_json(out / DEFINITION, definition)
+        except OSError as err:
+            raise ConfigError(f"{out}: cannot write the sweep folder there ({err.strerror or err})") from None
     return _run(out, definition, args)
+
+
+def _only_with(args: argparse.Namespace, mode: str, allowed: tuple[str, ...]) -> None:
+    """Refuse flags that ``--resume`` (the sweep's own settings) or ``--summary`` would ignore."""
+    defaults = {"grid": [], "search_seed": 0, "threads": 1, "retry_failed": False}
+    flags = [
+        "file",
+        "grid",
+        "seeds",
+        "search",
+        "trials",
+        "search_seed",
+        "workers",
+        "scheduler",
+        "threads",
+        "data_dir",
+        "out",
+        "retry_failed",
+        "preset",
+        "resume" if mode == "--summary" else "summary",
+    ]
+    flags += [f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("seed", "preset")]
+    given = [f for f in flags if f not in allowed and getattr(args, f, None) not in (None, defaults.get(f))]
+    if given:
+        what = (
+            "continues a sweep with its own settings" if mode == "--resume" else "only prints a sweep's table"
+        )
+        others = ", ".join("--" + a.replace("_", "-") for a in allowed) or "nothing else"
+        raise ConfigError(
+            f"{mode} {what}: --{given[0].replace('_', '-')} cannot be given with it (only {others})"
+        )
 
 
 def _define(args: argparse.Namespace) -> dict:
@@ -130,17 +172,31 @@ def _define(args: argparse.Namespace) -> dict:
     name = args.preset or found.get("preset", "quick")
     fixed = found["space"].fixed if found else {}
     axes = dict(found["space"].axes) if found else {}
-    for f in dataclasses.fields(TrainConfig):
-        value = getattr(args, f.name, None)
-        if f.name not in ("seed", "preset") and value is not None:
-            fixed[f.name] = list(value) if isinstance(value, tuple) else value
+    # Flags win over the sweep file: a field fixed by a flag is no longer swept, and the reverse.
+    flag_fixed = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in ("seed", "preset") and getattr(args, f.name, None) is not None
+    }
+    flag_axes: dict = {}
     for text in args.grid:
-        name_, axis = parse_grid_flag(text)
-        axes[name_] = axis
-    both = sorted(set(fixed) & set(axes))
+        field, axis = parse_grid_flag(text)
+        if field in flag_axes:
+            raise ConfigError(f"--grid gives {field} twice: list its values in one flag ({field}=V1,V2)")
+        flag_axes[field] = axis
+    both = sorted(set(flag_fixed) & set(flag_axes))
     if both:
-        raise ConfigError(f"{', '.join(both)}: both fixed and swept; give each field one way")
-    seeds = parse_seeds(args.seeds) if args.seeds else found.get("seeds", [0])
+        raise ConfigError(
+            f"{', '.join(both)}: both fixed (--{both[0].replace('_', '-')}) and swept (--grid); "
+            "give each field one way"
+        )
+    fixed = {k: v for k, v in fixed.items() if k not in flag_axes}
+    fixed.update({k: list(v) if isinstance(v, tuple) else v for k, v in flag_fixed.items()})
+    axes = {k: v for k, v in axes.items() if k not in flag_fixed}
+    axes.update(flag_axes)
+    if args.data_dir is not None and not args.data_dir.exists():
+        raise ConfigError(f"--data-dir {args.data_dir}: no such file or folder")
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else found.get("seeds", [0])
     search = args.search or found.get("search", "grid")
     trials = args.trials if args.trials is not None else found.get("trials")
     if search not in SEARCHES:
@@ -173,24 +229,11 @@ def _define(args: argparse.Namespace) -> dict:
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     _search(definition, Path("."), dry_run=True)  # every configuration checked before anything runs
+    for params in space.corners():  # random and TPE: every value and both ends of every range
+        make_spec(Path("."), base, as_json(params), seeds[0], None, args.threads)
     if search == "tpe":
         require_optuna()
     return definition
-
-
-def _resumed(args: argparse.Namespace) -> dict:
-    given = [
-        flag
-        for flag in ("file", "grid", "seeds", "search", "trials", "preset", "out", "data_dir")
-        if getattr(args, flag) not in (None, [], False)
-    ]
-    given += [f.name for f in dataclasses.fields(TrainConfig) if getattr(args, f.name, None) is not None]
-    if given:
-        raise ConfigError(
-            "--resume continues a sweep with its own settings; only --workers, --scheduler and "
-            f"--retry-failed may be given with it (not --{given[0].replace('_', '-')})"
-        )
-    return _read_definition(args.resume)
 
 
 def _read_definition(folder: Path) -> dict:
@@ -199,12 +242,18 @@ def _read_definition(folder: Path) -> dict:
     path = folder / DEFINITION
     try:
         definition = json.loads(path.read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise ConfigError(f"{path}: not found (is {folder} a sweep folder?)") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read it ({err.strerror or err})") from None
     except (ValueError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: not valid JSON ({err})") from None
     if not isinstance(definition, dict) or definition.get("format") != FORMAT:
         raise ConfigError(f"{path}: not a digitnet sweep definition")
+    needed = ("preset", "base", "space", "search", "trials", "search_seed", "threads", "data_dir")
+    missing = [key for key in needed if key not in definition]
+    if missing:
+        raise ConfigError(f"{path}: not a whole sweep definition (no {', '.join(missing)})")
     return definition
 
 
@@ -222,7 +271,7 @@ def _search(definition: dict, out: Path, dry_run: bool = False):
         return grid_search(space, make)
     if kind == "random":
         return random_search(space, trials, seed, make)
-    if dry_run:  # TPE suggests as it goes: check the ranges' ends instead
+    if dry_run:  # TPE suggests as it goes: Space.corners() are checked instead
         return random_search(space, 1, seed, make)
     return TPESearch(space, trials, seed, out, make)
 
@@ -245,8 +294,9 @@ def _run(out: Path, definition: dict, args: argparse.Namespace) -> int:
             print(_record_line(record, finished[0], total), flush=True)
 
         try:
-            run_trials(search, place, out / RESULTS, known, show)
-        except KeyboardInterrupt:
+            with sigterm_as_interrupt():
+                run_trials(search, place, out / RESULTS, known, show)
+        except KeyboardInterrupt as stop:
             place.cancel()
             recorded = len(read_records(out / RESULTS))
             print(
@@ -255,9 +305,28 @@ def _run(out: Path, definition: dict, args: argparse.Namespace) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-            return 130
+            return 143 if "SIGTERM" in str(stop) else 130
     print(_summarise(out, definition))
-    return 0
+    # A sweep in which no trial finished has nothing to choose from: a failure for scripts too.
+    return 0 if any(r["status"] == "ok" for r in read_records(out / RESULTS)) else 1
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM (a cluster's job scheduler, ``timeout``, ``kill``) stops a sweep as Ctrl-C does."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _describe(definition: dict) -> str:

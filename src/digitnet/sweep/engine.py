@@ -113,6 +113,52 @@ def require_dask(workers: int | None = None, scheduler: str | None = None) -> No
         ) from None
 
 
+def check_scheduler_address(address: str) -> None:
+    """Check that ``address`` names a Dask scheduler before anything is made; ConfigError if not.
+
+    ``tcp://HOST:PORT`` (or ``tls://``). For ``tcp://`` the scheduler is also
+    asked for its first words: a Dask scheduler speaks first on a new
+    connection (its handshake), a web server or another service does not, or
+    says something that is no Dask frame. This turns a wrong port (the
+    dashboard's 8787, say) into one line instead of a hang.
+    """
+    import socket
+    import struct
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(address)
+        host, port = parts.hostname, parts.port
+    except ValueError as err:
+        raise ConfigError(
+            f"--scheduler {address!r}: not an address ({err}); expected tcp://HOST:PORT"
+        ) from None
+    if parts.scheme not in ("tcp", "tls") or not host or port is None:
+        raise ConfigError(
+            f"--scheduler {address!r}: expected tcp://HOST:PORT (or tls://HOST:PORT), "
+            "e.g. tcp://10.0.0.5:8786 as `dask scheduler` prints it"
+        )
+    try:
+        probe = socket.create_connection((host, port), timeout=10)
+    except OSError as err:  # refused, unreachable, unknown host, timed out
+        raise ConfigError(
+            f"--scheduler {address}: cannot reach the Dask scheduler ({err.strerror or err})"
+        ) from None
+    with probe:
+        if parts.scheme == "tls":
+            return
+        probe.settimeout(5)
+        try:
+            header = probe.recv(8, socket.MSG_WAITALL)
+        except OSError:  # said nothing in 5 s (a web server waits for a request)
+            header = b""
+    if len(header) < 8 or struct.unpack("<Q", header)[0] > 2**32:
+        raise ConfigError(
+            f"--scheduler {address}: something answers there but it is not a Dask scheduler (the dashboard's "
+            "port? a scheduler listens on 8786 by default)"
+        )
+
+
 @contextlib.contextmanager
 def executor(workers: int | None, scheduler: str | None, sweep_dir: Path) -> Iterator[Any]:
     """The place trials run, opened and closed around a sweep.
@@ -141,8 +187,10 @@ def executor(workers: int | None, scheduler: str | None, sweep_dir: Path) -> Ite
     if scheduler is not None:
         try:
             client = Client(scheduler, timeout="10s")
-        except OSError as err:
-            raise ConfigError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({err})") from None
+        except Exception as err:  # noqa: BLE001 - OSError, TimeoutError, ValueError...: one line, not a traceback
+            raise ConfigError(
+                f"--scheduler {scheduler}: cannot connect to the Dask scheduler ({err})"
+            ) from None
         with client:
             _check_workers_see(client, sweep_dir, scheduler)
             yield OnDask(client, f"on the cluster at {scheduler}")
@@ -157,7 +205,7 @@ def executor(workers: int | None, scheduler: str | None, sweep_dir: Path) -> Ite
             n_workers=n,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: no warning when 8787 is taken
             silence_logs=logging.ERROR,
         ) as cluster,
         Client(cluster) as client,
@@ -196,18 +244,21 @@ def run_trials(
     search (TPE) is asked for only as many trials as can run at once, so
     that each new suggestion learns from every result so far.
     """
+    running: set[str] = set()
     while True:
         room = place.capacity - place.pending() if search.adaptive else search.total
         for spec in search.ask(max(room, 0 if place.pending() else 1)):
             if spec["id"] in known:
                 search.tell(known[spec["id"]])
-            else:
+            elif spec["id"] not in running:  # asked again while it runs: one run answers both
+                running.add(spec["id"])
                 place.submit(spec)
         if not place.pending():
             if search.finished:
                 return
             continue  # every trial asked for had a record already: ask again
         _, record = place.next_done()
+        running.discard(record["id"])
         append_record(results, record)
         known[record["id"]] = record
         search.tell(record)

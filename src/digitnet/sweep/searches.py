@@ -33,7 +33,8 @@ class FixedSearch:
     adaptive = False
 
     def __init__(self, configurations: list[dict], seeds: list[int], make: Callable[[dict, int], dict]):
-        self.specs = [make(as_json(params), seed) for params in configurations for seed in seeds]
+        specs = [make(as_json(params), seed) for params in configurations for seed in seeds]
+        self.specs = list({spec["id"]: spec for spec in specs}.values())  # each trial once
         self.next = 0
 
     @property
@@ -95,7 +96,7 @@ class TPESearch:
         start = int(np.random.SeedSequence([seed, len(self.study.trials)]).generate_state(1)[0])
         self.study.sampler = optuna.samplers.TPESampler(seed=start)
         self.space, self.make, self.total_configurations = space, make, trials
-        self.waiting: dict[str, tuple] = {}  # spec id -> (optuna trial, its spec ids)
+        self.waiting: dict[str, list] = {}  # spec id -> [(optuna trial, its spec ids)...]
         self.values: dict[int, dict] = {}  # optuna trial number -> {spec id: record}
         running = optuna.trial.TrialState.RUNNING
         for stale in self.study.get_trials(deepcopy=False, states=(running,)):
@@ -131,8 +132,8 @@ class TPESearch:
             params = as_json(self.space.suggest(trial))
             batch = [self.make(params, seed) for seed in self.space.seeds]
             ids = tuple(spec["id"] for spec in batch)
-            for spec in batch:
-                self.waiting[spec["id"]] = (trial, ids)
+            for spec in batch:  # TPE may suggest a configuration again: both Optuna trials wait for it
+                self.waiting.setdefault(spec["id"], []).append((trial, ids))
             self.values[trial.number] = {}
             specs += batch
         return specs
@@ -140,14 +141,12 @@ class TPESearch:
     def tell(self, record: dict) -> None:
         import optuna
 
-        if record["id"] not in self.waiting:
-            return
-        trial, ids = self.waiting.pop(record["id"])
-        seen = self.values[trial.number]
-        seen[record["id"]] = record
-        if len(seen) < len(ids):
-            return
-        if all(r["status"] == "ok" and r.get("val_accuracy") is not None for r in seen.values()):
-            self.study.tell(trial, float(np.mean([r["val_accuracy"] for r in seen.values()])))
-        else:
-            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        for trial, ids in self.waiting.pop(record["id"], []):
+            seen = self.values[trial.number]
+            seen[record["id"]] = record
+            if len(seen) < len(ids):
+                continue
+            if all(r["status"] == "ok" and r.get("val_accuracy") is not None for r in seen.values()):
+                self.study.tell(trial, float(np.mean([r["val_accuracy"] for r in seen.values()])))
+            else:
+                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)

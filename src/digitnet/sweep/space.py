@@ -42,6 +42,8 @@ from ..config import TrainConfig
 from ..errors import ConfigError
 
 NOT_SWEPT = ("seed", "preset")
+# Configurations are compared on one validation split of one dataset: these may be set, not swept.
+FIXED_ONLY = ("validation_size", "dataset")
 SEARCHES = ("grid", "random", "tpe")
 
 
@@ -103,8 +105,19 @@ class Space:
         ]
 
     def sample(self, n: int, rng: np.random.Generator) -> list[dict]:
-        """``n`` configurations drawn at random (the same ones for the same generator state)."""
-        return [{name: _draw(axis, rng) for name, axis in self.axes.items()} for _ in range(n)]
+        """``n`` distinct configurations drawn at random (the same ones for the same generator state).
+
+        Fewer when the space holds fewer (lists of values only): a repeated
+        configuration would only train the same thing twice.
+        """
+        drawn: list[dict] = []
+        for _ in range(100 * n):
+            if len(drawn) == n:
+                break
+            params = {name: _draw(axis, rng) for name, axis in self.axes.items()}
+            if params not in drawn:
+                drawn.append(params)
+        return drawn
 
     def suggest(self, trial: Any) -> dict:
         """A configuration suggested by an Optuna trial (``suggest_float``/``_int``/``_categorical``)."""
@@ -120,6 +133,19 @@ class Space:
                 params[name] = trial.suggest_float(name, axis.low, axis.high, log=axis.log)
         return params
 
+    def corners(self) -> list[dict]:
+        """Configurations that reach every value and both ends of every range, to check before a search.
+
+        All fields at their first value or low end, all at their last value or
+        high end, and each field's every value or end with the others at
+        their first: one bad value or end shows up before any training.
+        """
+        ends = {name: list(a.values) if isinstance(a, Choice) else _ends(a) for name, a in self.axes.items()}
+        firsts = {name: values[0] for name, values in ends.items()}
+        found = [firsts, {name: values[-1] for name, values in ends.items()}]
+        found += [{**firsts, name: v} for name, values in ends.items() for v in values[1:]]
+        return found
+
     def to_dict(self) -> dict:
         axes = {
             name: ({"values": list(a.values)} if isinstance(a, Choice) else dataclasses.asdict(a))
@@ -134,6 +160,10 @@ class Space:
             for name, a in d["axes"].items()
         }
         return cls(dict(d["fixed"]), axes, list(d["seeds"]))
+
+
+def _ends(axis: Range) -> list:
+    return [int(axis.low), int(axis.high)] if axis.integer else [axis.low, axis.high]
 
 
 def _draw(axis: Axis, rng: np.random.Generator) -> Any:
@@ -158,6 +188,8 @@ def label(value: Any) -> Any:
 
 def display(value: Any) -> str:
     """A value for tables and progress lines: floats to 4 significant digits (0.001368), sizes as 512x256."""
+    if value is None:
+        return "none"  # as the flags write it (patience=none)
     return f"{value:.4g}" if isinstance(value, float) else str(label(value))
 
 
@@ -190,6 +222,8 @@ def parse_value(name: str, value: Any) -> Any:
     """
     kind = _field_kind(name)
     try:
+        if isinstance(value, bool):  # TOML's true/false is no number, size or name
+            raise ValueError
         if isinstance(value, str) and value.strip().lower() == "none" and name in ("patience", "train_limit"):
             return None
         if kind is tuple:
@@ -228,10 +262,19 @@ def parse_range(name: str, low: Any, high: Any, log: bool = False) -> Range:
     return Range(float(lo), float(hi), log, kind is int)
 
 
+def _sweepable(name: str) -> str:
+    if name in FIXED_ONLY:
+        raise ConfigError(
+            f"{name} cannot be swept: configurations are ranked on one validation split of one "
+            f"dataset (set it for every trial with --{name.replace('_', '-')})"
+        )
+    return name
+
+
 def parse_grid_flag(text: str) -> tuple[str, Axis]:
     """``--grid FIELD=V1,V2`` (choices) or ``FIELD=LOW..HIGH[:log]`` (a range)."""
     name, sep, values = text.partition("=")
-    name = name.strip().replace("-", "_")
+    name = _sweepable(name.strip().replace("-", "_"))
     if not sep or not values.strip():
         raise ConfigError(
             f"--grid {text!r}: expected FIELD=V1,V2 or FIELD=LOW..HIGH[:log], "
@@ -243,7 +286,7 @@ def parse_grid_flag(text: str) -> tuple[str, Axis]:
             raise ConfigError(f"--grid {text!r}: after a range only ':log' may follow")
         low, _, high = bounds.partition("..")
         return name, parse_range(name, low.strip(), high.strip(), option == "log")
-    return name, Choice(tuple(parse_value(name, v.strip()) for v in values.split(",")))
+    return name, _choice(name, [parse_value(name, v.strip()) for v in values.split(",")])
 
 
 def parse_set_flag(text: str) -> tuple[str, Any]:
@@ -271,14 +314,24 @@ def parse_seeds(text: str) -> list[int]:
 
 def axis_from_toml(name: str, value: Any) -> Axis:
     """A TOML value: a list of choices, or a table ``{low, high, log}``."""
+    _sweepable(name)
     if isinstance(value, dict):
         unknown = set(value) - {"low", "high", "log"}
-        if unknown or not {"low", "high"} <= set(value):
+        if unknown or not {"low", "high"} <= set(value) or not isinstance(value.get("log", False), bool):
             raise ConfigError(f"[grid] {name}: a range is {{low = ..., high = ..., log = true|false}}")
-        return parse_range(name, value["low"], value["high"], bool(value.get("log", False)))
+        return parse_range(name, value["low"], value["high"], value.get("log", False))
     if not isinstance(value, list) or not value:
         raise ConfigError(f"[grid] {name}: expected a list of values or a {{low, high}} table")
-    return Choice(tuple(parse_value(name, v) for v in value))
+    return _choice(name, [parse_value(name, v) for v in value])
+
+
+def _choice(name: str, values: list) -> Choice:
+    repeated = [v for i, v in enumerate(values) if v in values[:i]]
+    if repeated:
+        raise ConfigError(
+            f"{name}: {display(repeated[0])} is listed twice (each value is trained once per seed)"
+        )
+    return Choice(tuple(values))
 
 
 def read_sweep_file(path: str | Path) -> dict:
@@ -304,6 +357,8 @@ def read_sweep_file(path: str | Path) -> dict:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such sweep file") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the sweep file ({err.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: not a valid TOML file ({err})") from None
     unknown = set(document) - {"preset", "seeds", "search", "trials", "set", "grid"}
@@ -311,11 +366,29 @@ def read_sweep_file(path: str | Path) -> dict:
         raise ConfigError(
             f"{path}: unknown keys {sorted(unknown)} (expected preset, seeds, search, trials, [set], [grid])"
         )
+    kinds = {"set": dict, "grid": dict, "seeds": list, "preset": str, "search": str, "trials": int}
+    wrong = [
+        key
+        for key, kind in kinds.items()
+        if key in document and (not isinstance(document[key], kind) or isinstance(document[key], bool))
+    ]
+    if wrong:
+        expected = {
+            "set": "a table [set]",
+            "grid": "a table [grid]",
+            "seeds": "a list of integers like [0, 1, 2]",
+            "preset": "a preset's name",
+            "search": '"grid", "random" or "tpe"',
+            "trials": "a whole number",
+        }
+        raise ConfigError(f"{path}: {wrong[0]} must be {expected[wrong[0]]}")
     try:
         fixed = {name: parse_value(name, v) for name, v in document.get("set", {}).items()}
         axes = {name: axis_from_toml(name, v) for name, v in document.get("grid", {}).items()}
         found: dict[str, Any] = {"space": Space(as_json(fixed), axes)}
         if "seeds" in document:
+            if not all(isinstance(s, int) and not isinstance(s, bool) for s in document["seeds"]):
+                raise ConfigError("seeds must be a list of integers like [0, 1, 2]")
             found["seeds"] = parse_seeds(",".join(str(s) for s in document["seeds"]))
         for key in ("preset", "search", "trials"):
             if key in document:

@@ -40,11 +40,13 @@ class Configuration:
         return self._mean_sd(self.test)
 
 
-def rank(records: list[dict]) -> list[Configuration]:
+def rank(records: list[dict], seeds: int | None = None) -> list[Configuration]:
     """Finished trials grouped by configuration, best mean validation accuracy first.
 
-    Ties go to the configuration with more seeds, then to the order the
-    configurations first appear.
+    With ``seeds`` (asked per configuration), configurations that finished
+    every seed come before those that did not: a mean over fewer seeds is
+    noisier and would win by luck more often. Ties go to the configuration
+    with more seeds, then to the order the configurations first appear.
     """
     groups: dict[str, Configuration] = {}
     for r in records:
@@ -56,7 +58,10 @@ def rank(records: list[dict]) -> list[Configuration]:
         c.test.append(r["test_accuracy"])
         c.epochs.append(r["epochs"])
         c.seconds.append(r.get("train_seconds", r["seconds"]))
-    return sorted(groups.values(), key=lambda c: (-c.val_mean_sd[0], -len(c.val)))
+    return sorted(
+        groups.values(),
+        key=lambda c: (seeds is not None and len(c.val) < seeds, -c.val_mean_sd[0], -len(c.val)),
+    )
 
 
 def _percent(mean_sd: tuple[float, float], n: int) -> str:
@@ -76,7 +81,7 @@ def markdown_table(records: list[dict], seeds: int | None = None, fields: list[s
     fields : list of str, optional
         The swept fields in the order of the columns (default: as recorded).
     """
-    ranked = rank(records)
+    ranked = rank(records, seeds)
     if fields is None:
         fields = list(ranked[0].params) if ranked else []
     lines = [

@@ -32,6 +32,7 @@ from ..csvdata import is_csv
 from ..data import Dataset, load_dataset
 from ..fileio import write_json
 from ..folders import is_picture_folder
+from ..hooks import Hook
 from ..runs import CHECKPOINT, own_data, train_run
 from ..train import blas_threads
 from .space import display
@@ -116,7 +117,15 @@ def run_trial(spec: dict) -> dict:
             record["threads"] = blas_threads()
             config = TrainConfig.from_dict(spec["config"])
             data = _dataset(config, spec["data_dir"])
-            run = train_run(config, partial, data=data, resume=checkpoint, checkpoint_every=1, plots=False)
+            run = train_run(
+                config,
+                partial,
+                data=data,
+                resume=checkpoint,
+                checkpoint_every=1,
+                plots=False,
+                hooks=[StopWhenSuperseded(partial / ATTEMPTS, attempts)],
+            )
         best = run.result.history[run.result.best_epoch - 1]
         record.update(
             status="ok",
@@ -127,6 +136,9 @@ def run_trial(spec: dict) -> dict:
             train_seconds=run.result.train_seconds,
         )
     except Exception as err:  # noqa: BLE001 - a failing trial is a result, never the sweep's end
+        done = _finished_record(folder)
+        if done is not None:  # another attempt finished the trial (and moved the folder) meanwhile
+            return done
         # The error for the table; where it was raised for whoever debugs it (a worker's log may be far away).
         record.update(
             status="failed",
@@ -144,6 +156,33 @@ def run_trial(spec: dict) -> dict:
     return record
 
 
+class TrialSuperseded(Exception):
+    """A newer attempt of the same trial has started: this one stops (see StopWhenSuperseded)."""
+
+
+class StopWhenSuperseded(Hook):
+    """Stop an attempt at the start of an epoch once a newer attempt of its trial has registered.
+
+    An attempt cancelled by a stopped sweep goes on running on a cluster's
+    worker (Dask cannot stop a running task); when ``--resume`` starts the
+    trial again, the old attempt must not keep writing into the same folder.
+    """
+
+    def __init__(self, attempts_file: Path, mine: int):
+        self.attempts_file, self.mine = attempts_file, mine
+
+    def on_epoch_begin(self, trainer):
+        if _count_lines(self.attempts_file) > self.mine:
+            raise TrialSuperseded(f"attempt {self.mine} of this trial was superseded by a newer one")
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        return len(path.read_text().splitlines())
+    except OSError:
+        return 0
+
+
 def _finished_record(folder: Path) -> dict | None:
     try:
         return json.loads((folder / RECORD).read_text())
@@ -155,7 +194,7 @@ def _note_attempt(partial: Path) -> int:
     """Append this attempt (host, process, time) to the trial's log; return how many there were."""
     with open(partial / ATTEMPTS, "a", encoding="utf-8") as f:
         f.write(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}) + "\n")
-    return len((partial / ATTEMPTS).read_text().splitlines())
+    return _count_lines(partial / ATTEMPTS)
 
 
 # One worker process runs many trials on the same data: read it once.

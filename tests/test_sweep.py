@@ -190,6 +190,9 @@ def test_results_file_survives_a_torn_last_line_and_keeps_the_latest_record(tmp_
         f.write('{"id": "c", "sta')  # the process died mid-line
     assert read_records(path) == [{"id": "b", "status": "ok"}, {"id": "a", "status": "ok"}]
     assert read_records(tmp_path / "missing.jsonl") == []
+    append_record(path, {"id": "d", "status": "ok"})  # after the torn line, on a line of its own
+    append_record(path, {"id": "b", "status": "failed"})  # a late failure of a finished trial
+    assert {r["id"]: r["status"] for r in read_records(path)} == {"a": "ok", "b": "ok", "d": "ok"}
 
 
 def _record(lr, seed, val, test, status="ok"):

@@ -6,8 +6,9 @@ STAMP  := $(VENV)/.installed
 
 BENCH_STAMP := $(VENV)/.bench-installed
 LINT_STAMP  := $(VENV)/.lint-installed
+MUTATION_STAMP := $(VENV)/.mutation-installed
 
-.PHONY: setup train seed test notebooks gradcheck lint bench bench-sklearn bench-web bench-sweep fuzz serve clean
+.PHONY: setup train seed test notebooks gradcheck lint bench bench-sklearn bench-web bench-sweep fuzz mutation serve clean
 
 setup: $(STAMP)
 
@@ -80,5 +81,18 @@ bench-web: $(STAMP)
 fuzz: $(STAMP)
 	$(BIN)/python tools/fuzz.py --examples 20000
 
+$(MUTATION_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test,mutation]'
+	touch $(MUTATION_STAMP)
+
+## mutation testing of the core modules ([tool.mutmut] in pyproject.toml, docs/mutation.md); slow, not in CI.
+## Prints killed / total per module and fails below MUTATION_MIN percent. One module:
+## make mutation MUTANTS='digitnet.losses.*'; results are kept in mutants/ and only changed code is rerun.
+MUTATION_MIN  ?= 90
+MUTATION_JOBS ?= $(shell nproc)
+mutation: $(MUTATION_STAMP)
+	$(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(foreach m,$(MUTANTS),'$(m)')
+	$(BIN)/python tools/mutation_score.py --min $(MUTATION_MIN) $(foreach m,$(MUTANTS),'$(m)')
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache test-artifacts
+	rm -rf $(VENV) runs .pytest_cache test-artifacts mutants

@@ -78,6 +78,15 @@ def test_label_smoothing_out_of_range_is_refused():
         SoftmaxCrossEntropy(smoothing=1.0)
 
 
+def test_before_a_forward_there_are_no_probabilities_and_no_backward():
+    import pytest
+
+    loss = SoftmaxCrossEntropy()
+    assert loss.probabilities is None
+    with pytest.raises(RuntimeError, match=r"^backward\(\) needs a forward\(\) first$"):
+        loss.backward()
+
+
 def test_sample_weights_scale_each_examples_loss_and_gradient(rng):
     z = rng.standard_normal((5, 4))
     y = rng.integers(0, 4, 5)
@@ -98,3 +107,13 @@ def test_weights_of_one_are_the_plain_loss(rng):
     assert plain.forward(z, y) == weighted.forward(z, y, np.ones(6))
     np.testing.assert_array_equal(plain.backward(), weighted.backward())
     assert weighted.backward().dtype == np.float32
+
+
+def test_the_probability_array_is_reused_from_batch_to_batch(rng):
+    # The training step allocates almost nothing (README, "Speed"): the loss writes into one array.
+    z, y = rng.standard_normal((4, 3)), rng.integers(0, 3, 4)
+    loss = SoftmaxCrossEntropy()
+    loss.forward(z, y)
+    first = loss.probabilities
+    loss.forward(z + 1.0, y)
+    assert np.shares_memory(loss.probabilities, first)

@@ -10,6 +10,7 @@ from digitnet.metrics import (
     confusion_matrix,
     format_report,
     per_class_scores,
+    risk_coverage,
     wilson_interval,
 )
 
@@ -47,6 +48,50 @@ def test_report_and_table():
     assert report["confusion_matrix"] == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
     text = format_report(report, ["a", "b", "c"])
     assert "75.00%" in text and "Confusion matrix" in text
+
+
+def test_the_report_as_digitnet_evaluate_prints_it():
+    report = classification_report(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), ["a", "b", "c"])
+    report["risk_coverage"] = risk_coverage(np.array([0.9, 0.8, 0.7, 0.6]),
+                                            np.array([True, True, False, True]), (1.0, 0.5))
+    assert format_report(report, ["a", "b", "c"]) == """\
+Test accuracy: 75.00%  (95% CI 30.06-95.44%, 3 of 4)
+
+       class  precision  recall      f1  support
+           a     1.0000  1.0000  1.0000        1
+           b     1.0000  0.5000  0.6667        2
+           c     0.5000  1.0000  0.6667        1
+   macro avg                     0.7778        4
+
+Confusion matrix (rows: true class, columns: predicted)
+           a     b     c
+     a     1     0     0
+     b     0     1     1
+     c     0     0     1
+
+Answering only when confident (digitnet predict --min-confidence THRESHOLD)
+ coverage  accuracy  threshold  answered
+   100.0%    75.00%     0.6000         4
+    50.0%   100.00%     0.8000         2"""
+
+
+def test_report_names_the_classes_and_an_empty_set_is_not_an_error():
+    report = classification_report(np.array([0, 1]), np.array([0, 0]), ["cat", "dog"])
+    assert [row["class"] for row in report["per_class"]] == ["cat", "dog"]
+    empty = classification_report(np.array([], int), np.array([], int), ["cat", "dog"])
+    assert empty["test_accuracy"] == 0.0 and empty["macro_f1"] == 0.0
+    assert empty["accuracy_ci95"] == [0.0, 1.0]
+
+
+def test_confusion_matrix_is_ten_by_ten_by_default():
+    assert confusion_matrix(np.array([0, 9]), np.array([9, 9])).shape == (10, 10)
+
+
+def test_wilson_interval_never_leaves_zero_to_one():
+    assert wilson_interval(0, 0) == (0.0, 1.0)        # no examples: nothing is known
+    # All correct or all wrong: bounds of 1 and 0 that rounding would put a hair outside (n = 20).
+    for n in range(1, 100):
+        assert wilson_interval(n, n)[1] <= 1.0 and wilson_interval(0, n)[0] >= 0.0
 
 
 # --- aggregates checked where they differ, against an independent computation (issue 17) ---------

@@ -20,8 +20,15 @@ def test_cosine_warmup():
     assert cosine_lr(55, 1.0, 100, warmup_steps=10) == pytest.approx(0.5)
 
 
+def test_cosine_decays_to_the_final_rate():
+    assert cosine_lr(0, 1.0, 100, final_lr=0.2) == 1.0
+    assert cosine_lr(50, 1.0, 100, final_lr=0.2) == pytest.approx(0.6)  # halfway between the two
+    assert cosine_lr(100, 1.0, 100, final_lr=0.2) == pytest.approx(0.2)
+
+
 def test_step_decay():
     assert [step_lr(s, 1.0, 10, 0.5) for s in (0, 9, 10, 25)] == [1.0, 1.0, 0.5, 0.25]
+    assert step_lr(10, 1.0, 10) == pytest.approx(0.1)  # the default drop is tenfold
 
 
 def test_make_schedule():
@@ -29,7 +36,7 @@ def test_make_schedule():
     step = make_schedule("step", 1.0, 90, 10, gamma=0.1)  # 9 epochs: drop every 3
     assert step(29) == 1.0 and step(30) == pytest.approx(0.1) and step(60) == pytest.approx(0.01)
     assert make_schedule("cosine", 1.0, 100, 10)(50) == pytest.approx(0.5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown schedule 'linear'; choose one of constant, step, cosine"):
         make_schedule("linear", 1.0, 100, 10)
 
 

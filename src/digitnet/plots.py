@@ -172,16 +172,18 @@ def plot_run(run_dir: Path, history: list[dict], report: dict, model, data,
     ]
 
 
-def plot_sweep(records: list[dict], path: Path) -> Path:
+def plot_sweep(records: list[dict], path: Path, fields: list[str] | None = None) -> Path:
     """Validation accuracy against each swept field: one panel per field, a dot per trial.
 
-    Numeric fields are drawn on a number line (logarithmic when the values
-    span more than a factor of 20, as learning rates do); other values
-    (hidden sizes, names) as categories. A line joins the means per value.
+    ``fields`` gives the panels' order (default: as recorded). Numeric
+    fields are drawn on a number line (logarithmic when the values span more
+    than a factor of 20, as learning rates do); other values (hidden sizes,
+    names) as categories. A line joins the means per value.
     """
     plt = _pyplot()
     ok = [r for r in records if r.get("status") == "ok" and r.get("val_accuracy") is not None]
-    fields = list(ok[0]["params"]) if ok else []
+    if fields is None:
+        fields = list(ok[0]["params"]) if ok else []
     fig, axes = plt.subplots(1, max(len(fields), 1), figsize=(4 * max(len(fields), 1), 3.6),
                              squeeze=False, sharey=True)
     for ax, name in zip(axes[0], fields):

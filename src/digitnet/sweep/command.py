@@ -366,5 +366,5 @@ def _summarise(out: Path, definition: dict) -> str:
     with atomic_open(out / SUMMARY, "w") as f:
         f.write(f"# Sweep {out.name}\n\n{_describe(definition)}\n\n{table}\n")
     if any(r["status"] == "ok" for r in records):
-        plot_sweep(records, out / PLOT)
+        plot_sweep(records, out / PLOT, list(definition["space"]["axes"]))
     return table

@@ -521,6 +521,12 @@ def test_flags_win_over_the_sweep_file(tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_patience_0_turns_early_stopping_off_as_in_train(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert _sweep(capsys, "--hidden", "8", "--patience", "0", "--grid", "lr=1e-3", "--out", str(out))[0] == 0
+    assert json.loads((out / "sweep.json").read_text())["base"]["patience"] is None
+
+
 def test_random_search_over_values_draws_each_configuration_once():
     space = Space({}, {"lr": Choice((1e-3, 2e-3)), "hidden": Choice(((8,), (16,)))})
     draws = space.sample(10, np.random.default_rng(0))

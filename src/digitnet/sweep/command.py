@@ -178,6 +178,8 @@ def _define(args: argparse.Namespace) -> dict:
         for f in dataclasses.fields(TrainConfig)
         if f.name not in ("seed", "preset") and getattr(args, f.name, None) is not None
     }
+    if flag_fixed.get("patience") == 0:  # as digitnet train: --patience 0 turns early stopping off
+        flag_fixed["patience"] = None
     flag_axes: dict = {}
     for text in args.grid:
         field, axis = parse_grid_flag(text)

@@ -233,3 +233,14 @@ def test_a_training_step_allocates_no_array_after_the_first_and_stays_float32():
 def test_backward_before_any_forward_says_what_is_missing(rng, make):
     with pytest.raises(RuntimeError, match=r"^backward\(\) needs a forward\(x, training=True\) first$"):
         make(rng).backward(np.ones((4, 2), np.float32))
+
+
+@pytest.mark.parametrize("x_dtype, layer_dtype", [(np.float64, np.float32), (np.float32, np.float64)])
+def test_dense_training_and_inference_agree_whatever_the_input_dtype(rng, x_dtype, layer_dtype):
+    layer = Dense(5, 3, rng, dtype=layer_dtype)
+    layer.params["b"][:] = rng.standard_normal(3)
+    x = rng.standard_normal((4, 5)).astype(x_dtype)
+    inference = layer.forward(x)                                # x @ W + b, NumPy's promotion
+    training = layer.forward(x, training=True)
+    assert training.dtype == inference.dtype == np.float64
+    np.testing.assert_allclose(training, inference, rtol=1e-12)

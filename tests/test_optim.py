@@ -247,3 +247,56 @@ def test_training_with_weight_decay_shrinks_weight_matrices_and_leaves_biases(na
         else:
             np.testing.assert_allclose(q - p, -FIRST_STEP_DECAY[name] * 0.05 * 0.1 * w0,
                                        rtol=1e-8, atol=1e-13, err_msg=n)
+
+
+SGD_RANGES = r"^need lr > 0, 0 <= momentum < 1, weight_decay >= 0$"
+ADAM_RANGES = r"^need lr > 0, 0 <= beta < 1, eps > 0, weight_decay >= 0$"
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: SGD(lr=0.0), SGD_RANGES),
+    (lambda: SGD(lr=0.1, momentum=1.0), SGD_RANGES),
+    (lambda: SGD(lr=0.1, momentum=1.5), SGD_RANGES),
+    (lambda: SGD(lr=0.1, momentum=-0.1), SGD_RANGES),
+    (lambda: SGD(lr=0.1, weight_decay=-0.01), SGD_RANGES),
+    (lambda: SGD(lr=0.1, nesterov=True), r"^Nesterov momentum needs momentum > 0$"),
+    (lambda: Adam(lr=0.0), ADAM_RANGES),
+    (lambda: Adam(beta1=1.0), ADAM_RANGES),
+    (lambda: Adam(beta1=-0.1), ADAM_RANGES),
+    (lambda: Adam(beta2=1.0), ADAM_RANGES),
+    (lambda: Adam(beta2=-0.1), ADAM_RANGES),
+    (lambda: Adam(eps=0.0), ADAM_RANGES),
+    (lambda: Adam(weight_decay=-0.01), ADAM_RANGES),
+    (lambda: make_optimizer("rmsprop", 0.01),
+     r"^unknown optimizer 'rmsprop'; choose one of sgd, momentum, nesterov, adam, adamw$"),
+])
+def test_a_value_out_of_range_is_refused_with_the_ranges(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_values_at_the_edges_of_the_ranges_are_accepted():
+    SGD(lr=2.0, momentum=0.0, weight_decay=0.0)
+    SGD(lr=0.1, momentum=0.999, nesterov=True, weight_decay=1.5)
+    Adam(lr=2.0, beta1=0.0, beta2=0.0, eps=2.0, weight_decay=1.5)
+
+
+def test_default_settings():
+    sgd = SGD(lr=0.1)
+    assert (sgd.momentum, sgd.nesterov, sgd.weight_decay) == (0.0, False, 0.0)
+    adam = Adam()
+    assert (adam.lr, adam.beta1, adam.beta2, adam.eps) == (1e-3, 0.9, 0.999, 1e-8)
+    assert (adam.weight_decay, adam.decoupled) == (0.0, False)
+
+
+@pytest.mark.parametrize("name, kind, settings", [
+    ("sgd", SGD, {"momentum": 0.0, "nesterov": False}),
+    ("momentum", SGD, {"momentum": 0.9, "nesterov": False}),
+    ("nesterov", SGD, {"momentum": 0.9, "nesterov": True}),
+    ("adam", Adam, {"decoupled": False}),
+    ("adamw", Adam, {"decoupled": True}),
+])
+def test_make_optimizer_builds_the_named_one_with_its_settings(name, kind, settings):
+    opt = make_optimizer(name, 0.01, weight_decay=0.05)          # momentum: the default, 0.9
+    assert type(opt) is kind and opt.lr == 0.01 and opt.weight_decay == 0.05
+    assert {key: getattr(opt, key) for key in settings} == settings

@@ -300,3 +300,44 @@ def test_make_optimizer_builds_the_named_one_with_its_settings(name, kind, setti
     opt = make_optimizer(name, 0.01, weight_decay=0.05)          # momentum: the default, 0.9
     assert type(opt) is kind and opt.lr == 0.01 and opt.weight_decay == 0.05
     assert {key: getattr(opt, key) for key in settings} == settings
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adam", "adamw"])
+def test_a_step_allocates_no_array_after_the_first(name):
+    """The update runs in the optimizer's own scratch space (README, "Speed")."""
+    import tracemalloc
+
+    rng = np.random.default_rng(5)
+    shapes = [(300, 250), (250,), (250, 10), (10,)]                 # pieces of one and of several arrays
+    params = [rng.standard_normal(shape) for shape in shapes]
+    grads = [rng.standard_normal(shape) for shape in shapes]
+    opt = make_optimizer(name, 0.01, weight_decay=0.01)
+    opt.step(params, grads)
+    tracemalloc.start()
+    opt.step(params, grads)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 4096        # a fresh array for the largest piece, 32,768 numbers, is 256 KiB
+
+
+def test_plain_sgd_keeps_no_state_and_momentum_resumes_from_its_velocity():
+    params, grads = params_and_grads()
+    plain = SGD(lr=0.1)
+    plain.step(params, grads)
+    assert plain.state_dict() == ({}, {"lr": 0.1})
+    assert make_optimizer("sgd", 0.1).weight_decay == 0.0             # no decay unless asked
+    rng = np.random.default_rng(2)
+    steps = [[rng.standard_normal((3, 2))] for _ in range(4)]
+    straight, resumed = [np.ones((3, 2))], [np.ones((3, 2))]
+    one = SGD(lr=0.01, momentum=0.9)
+    for grads in steps:
+        one.step(straight, grads)
+    two = SGD(lr=0.01, momentum=0.9)
+    for grads in steps[:2]:
+        two.step(resumed, grads)
+    later = SGD(lr=0.5, momentum=0.9)
+    later.load_state_dict(*two.state_dict())
+    assert later.lr == 0.01
+    for grads in steps[2:]:
+        later.step(resumed, grads)
+    np.testing.assert_array_equal(resumed[0], straight[0])

@@ -341,3 +341,11 @@ def test_plain_sgd_keeps_no_state_and_momentum_resumes_from_its_velocity():
     for grads in steps[2:]:
         later.step(resumed, grads)
     np.testing.assert_array_equal(resumed[0], straight[0])
+
+
+def test_a_saved_state_of_the_wrong_shape_is_refused_on_the_next_step():
+    opt = SGD(lr=0.1, momentum=0.9)
+    opt.load_state_dict({"velocity": [np.zeros((2, 2))]}, {"lr": 0.1})
+    message = r"^optimizer state velocity has shape \(2, 2\), its parameter \(3,\)$"
+    with pytest.raises(ValueError, match=message):
+        opt.step([np.ones(3)], [np.ones(3)])

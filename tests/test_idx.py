@@ -230,3 +230,69 @@ def test_label_ten_is_out_of_range_one_step_past_the_last_class(tmp_path):
         load_split(tmp_path, "train")
     write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.array([0, 9, 3, 9, 1], dtype=np.uint8))
     assert load_split(tmp_path, "train")[1].max() == 9                 # 9, the last class, is fine
+
+
+def _idx(*dims, data=b"", code=0x08):
+    return struct.pack(">HBB", 0, code, len(dims)) + struct.pack(f">{len(dims)}I", *dims) + data
+
+
+@pytest.mark.parametrize("content, compress, expected, message", [
+    (None, False, None, "{path}: file not found"),
+    (_idx(3, data=b"abc"), True, IMAGES_MAGIC, "{path}: wrong magic number 0x00000801, expected 0x00000803"),
+    (_idx(0xFFFFFFFF, 28, 28), False, None,
+     "{path}: header claims an absurd size (4294967295, 28, 28) (3,367,254,359,280 bytes)"),
+    (_idx(0, 0xFFFFFF, 0xFFFF), True, None,
+     "{path}: header claims an absurd size (0, 16777215, 65535) (0 bytes)"),
+    (_idx(3, 28, 28, data=bytes(100)), False, None,
+     "{path}: truncated: header (3, 28, 28) needs 2,368 bytes, file has 116"),
+    (_idx(3, data=b"abcde"), False, None, "{path}: too long: header (3,) needs 11 bytes, file has 13"),
+    (_idx(3, 28, 28, data=bytes(100)), True, None,
+     "{path}: truncated: expected 2,352 data bytes for shape (3, 28, 28), got 100 bytes"),
+    (_idx(3, data=b"abcde"), True, None, "{path}: extra bytes after the 3 data bytes for shape (3,)"),
+    (b"\x00\x00", True, None, "{path}: truncated: expected the 4-byte magic number, got 2 bytes"),
+    (b"\x00\x00\x08\x02\x00\x00\x00\x01", True, None, "{path}: truncated: expected the header, got 4 bytes"),
+    (b"\x00\x00\x08\x00", True, None, "{path}: not an IDX file: unknown content (magic number 0x00000800)"),
+    (b"\xfd7zXZ\x00" + bytes(30), False, None,
+     "{path}: not an IDX file: it is xz-compressed: decompress it first (unxz)"),
+    (b"7z\xbc\xaf\x27\x1c" + bytes(30), False, None,
+     "{path}: not an IDX file: it is a 7-Zip archive: unpack it first"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(30), False, None, "{path}: not an IDX file: it is a PNG image"),
+    (b"%PDF-1.4\n" + bytes(30), False, None, "{path}: not an IDX file: it is a PDF document"),
+    (b"digits" + bytes(251) + b"ustar\x0000" + bytes(100), False, None,
+     "{path}: not an IDX file: it is a tar archive: unpack it first (tar -xf)"),
+    (b"\xef\xbb\xbf <?xml version='1.0'?><Error/>", False, None,
+     "{path}: not an IDX file: it is an HTML page (a failed download or an error page?): open it in a browser"
+     " to read it"),
+    (b"label,pixel0\n5,0\n", False, None,
+     "{path}: not an IDX file: it is a text file (it starts 'label,pixel0')"),
+])
+def test_the_whole_message_of_each_kind_of_bad_file(tmp_path, content, compress, expected, message):
+    path = tmp_path / "file"
+    if content is not None:
+        path.write_bytes(gzip.compress(content) if compress else content)
+    with pytest.raises(DataError) as err:
+        read_idx(path, expected)
+    assert str(err.value) == message.format(path=path)
+
+
+def test_more_than_eight_layers_of_gzip_is_refused(tmp_path):
+    content = _idx(1, data=b"\x07")
+    for layers in range(1, 10):
+        content = gzip.compress(content)
+        (tmp_path / f"{layers}.gz").write_bytes(content)
+    assert read_idx(tmp_path / "8.gz").data.tolist() == [7]
+    with pytest.raises(DataError) as err:
+        read_idx(tmp_path / "9.gz")
+    assert str(err.value) == f"{tmp_path / '9.gz'}: more than 8 layers of gzip"
+
+
+def test_write_idx_compresses_by_name_unless_told_and_refuses_other_dtypes(tmp_path):
+    labels = np.array([1, 2, 3], np.uint8)
+    write_idx(tmp_path / "a.gz", labels)
+    write_idx(tmp_path / "b.idx", labels)
+    write_idx(tmp_path / "c.gz", labels, compress=False)
+    assert (tmp_path / "a.gz").read_bytes()[:2] == b"\x1f\x8b"
+    raw = _idx(3, data=b"\x01\x02\x03")
+    assert (tmp_path / "b.idx").read_bytes() == (tmp_path / "c.gz").read_bytes() == raw
+    with pytest.raises(ValueError, match=r"^IDX cannot store dtype complex128$"):
+        write_idx(tmp_path / "d.idx", np.zeros(2, np.complex128))

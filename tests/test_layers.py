@@ -1,5 +1,7 @@
 """Every layer's backward pass against central finite differences, in float64."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
@@ -112,7 +114,7 @@ def test_inference_returns_new_arrays_and_leaves_the_input_alone(rng, make):
     np.testing.assert_array_equal(first, kept)               # an earlier result is not overwritten
     assert not np.shares_memory(first, second)
     if isinstance(layer, (Dense, ReLU)):                      # nothing of the caller's is kept
-        with pytest.raises(RuntimeError, match="training=True"):
+        with pytest.raises(RuntimeError, match=r"^backward\(\) needs a forward\(x, training=True\) first$"):
             layer.backward(np.ones_like(second))
 
 
@@ -127,3 +129,118 @@ def test_layer_spec_round_trip(rng, make):
     assert rebuilt.spec() == spec
     for name, p in layer.params.items():
         np.testing.assert_array_equal(rebuilt.params[name], p)
+
+
+def test_layers_print_as_the_code_that_builds_them(rng):
+    assert repr(Dense(784, 10, rng)) == "Dense(784, 10)"
+    assert repr(ReLU()) == "ReLU()"
+    assert repr(Dropout(0.25)) == "Dropout(p=0.25)"
+
+
+def test_register_layer_names_what_a_class_lacks_and_registers_it_by_name(monkeypatch):
+    from digitnet.layers import LAYER_TYPES, register_layer
+
+    class Half:
+        PARAMS = ()
+
+        def forward(self, x, training=False):
+            return x
+
+    with pytest.raises(TypeError, match=r"^Half cannot be a layer: it has no backward, spec, from_spec$"):
+        register_layer(Half)
+    assert "Half" not in LAYER_TYPES
+
+    class Identity(Half):
+        def backward(self, grad_y):
+            return grad_y
+
+        def spec(self):
+            return {"type": "Identity"}
+
+        @classmethod
+        def from_spec(cls, spec, params):
+            return cls()
+
+    monkeypatch.setitem(LAYER_TYPES, "Identity", None)      # removed again after the test
+    assert register_layer(Identity) is Identity and LAYER_TYPES["Identity"] is Identity
+
+
+@pytest.mark.parametrize("W_shape, b_shape, message", [
+    ((3, 4), (3,), r"^W is \(3, 4\), the layer needs \(4, 3\)$"),
+    ((4, 3), (4,), r"^b is \(4,\), the layer needs \(3,\)$"),
+])
+def test_dense_from_spec_names_the_array_of_the_wrong_shape(W_shape, b_shape, message):
+    spec = {"type": "Dense", "fan_in": 4, "fan_out": 3}
+    with pytest.raises(ValueError, match=message):
+        Dense.from_spec(spec, {"W": np.zeros(W_shape, np.float32), "b": np.zeros(b_shape, np.float32)})
+
+
+def test_dropout_draws_its_masks_from_the_generator_it_is_given():
+    x = np.ones((50, 40), np.float32)
+    first = Dropout(0.5, np.random.default_rng(7)).forward(x, training=True).copy()
+    again = Dropout(0.5, np.random.default_rng(7)).forward(x, training=True)
+    np.testing.assert_array_equal(again, first)                 # the same seed, the same mask
+    unseeded = Dropout(0.5).forward(x, training=True)           # a fresh generator of its own
+    assert set(np.unique(unseeded)) == {0.0, 2.0}
+
+
+def test_dropout_of_zero_is_the_identity_and_backward_passes_the_gradient_through():
+    layer = Dropout(0.0)
+    x = np.arange(6.0).reshape(2, 3)
+    assert layer.forward(x, training=True) is x                 # nothing drawn, nothing copied
+    grad = np.ones((2, 3))
+    assert layer.backward(grad) is grad
+    dropout = Dropout(0.5, np.random.default_rng(0))
+    np.testing.assert_array_equal(dropout.backward(grad), 1.0)  # no forward yet: no mask
+    dropout.forward(x, training=False)
+    np.testing.assert_array_equal(dropout.backward(grad), 1.0)  # inference drops nothing
+
+
+def test_dropout_probability_message():
+    with pytest.raises(ValueError, match=r"^dropout probability must be in \[0, 1\), got 1.0$"):
+        Dropout(1.0)
+
+
+def test_a_training_step_allocates_no_array_after_the_first_and_stays_float32():
+    # README, "Speed": in training each layer writes into work arrays kept from step to step.
+    rng = np.random.default_rng(0)
+    layers = [Dense(32, 256, rng), ReLU(), Dropout(0.5, rng), Dense(256, 10, rng)]
+    x = rng.standard_normal((4096, 32)).astype(np.float32)         # (B, 32)
+    grad = np.ones((4096, 10), np.float32)                         # (B, 10), dL/dy
+
+    def step():
+        h = x
+        for layer in layers:
+            h = layer.forward(h, training=True)
+            assert h.dtype == np.float32
+        g = grad
+        for layer in reversed(layers):
+            g = layer.backward(g)
+            assert g.dtype == np.float32
+        return h
+
+    step()
+    tracemalloc.start()
+    step()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # Only NumPy's fixed-size casting buffers (bool to float32) remain, about 32 KiB;
+    # the smallest array of the step, (B, 10) float32, is 160 KiB.
+    assert peak < grad.nbytes / 2
+
+
+@pytest.mark.parametrize("make", [lambda rng: Dense(3, 2, rng), lambda rng: ReLU()], ids=["Dense", "ReLU"])
+def test_backward_before_any_forward_says_what_is_missing(rng, make):
+    with pytest.raises(RuntimeError, match=r"^backward\(\) needs a forward\(x, training=True\) first$"):
+        make(rng).backward(np.ones((4, 2), np.float32))
+
+
+@pytest.mark.parametrize("x_dtype, layer_dtype", [(np.float64, np.float32), (np.float32, np.float64)])
+def test_dense_training_and_inference_agree_whatever_the_input_dtype(rng, x_dtype, layer_dtype):
+    layer = Dense(5, 3, rng, dtype=layer_dtype)
+    layer.params["b"][:] = rng.standard_normal(3)
+    x = rng.standard_normal((4, 5)).astype(x_dtype)
+    inference = layer.forward(x)                                # x @ W + b, NumPy's promotion
+    training = layer.forward(x, training=True)
+    assert training.dtype == inference.dtype == np.float64
+    np.testing.assert_allclose(training, inference, rtol=1e-12)

@@ -247,3 +247,105 @@ def test_training_with_weight_decay_shrinks_weight_matrices_and_leaves_biases(na
         else:
             np.testing.assert_allclose(q - p, -FIRST_STEP_DECAY[name] * 0.05 * 0.1 * w0,
                                        rtol=1e-8, atol=1e-13, err_msg=n)
+
+
+SGD_RANGES = r"^need lr > 0, 0 <= momentum < 1, weight_decay >= 0$"
+ADAM_RANGES = r"^need lr > 0, 0 <= beta < 1, eps > 0, weight_decay >= 0$"
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: SGD(lr=0.0), SGD_RANGES),
+    (lambda: SGD(lr=0.1, momentum=1.0), SGD_RANGES),
+    (lambda: SGD(lr=0.1, momentum=1.5), SGD_RANGES),
+    (lambda: SGD(lr=0.1, momentum=-0.1), SGD_RANGES),
+    (lambda: SGD(lr=0.1, weight_decay=-0.01), SGD_RANGES),
+    (lambda: SGD(lr=0.1, nesterov=True), r"^Nesterov momentum needs momentum > 0$"),
+    (lambda: Adam(lr=0.0), ADAM_RANGES),
+    (lambda: Adam(beta1=1.0), ADAM_RANGES),
+    (lambda: Adam(beta1=-0.1), ADAM_RANGES),
+    (lambda: Adam(beta2=1.0), ADAM_RANGES),
+    (lambda: Adam(beta2=-0.1), ADAM_RANGES),
+    (lambda: Adam(eps=0.0), ADAM_RANGES),
+    (lambda: Adam(weight_decay=-0.01), ADAM_RANGES),
+    (lambda: make_optimizer("rmsprop", 0.01),
+     r"^unknown optimizer 'rmsprop'; choose one of sgd, momentum, nesterov, adam, adamw$"),
+])
+def test_a_value_out_of_range_is_refused_with_the_ranges(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_values_at_the_edges_of_the_ranges_are_accepted():
+    SGD(lr=2.0, momentum=0.0, weight_decay=0.0)
+    SGD(lr=0.1, momentum=0.999, nesterov=True, weight_decay=1.5)
+    Adam(lr=2.0, beta1=0.0, beta2=0.0, eps=2.0, weight_decay=1.5)
+
+
+def test_default_settings():
+    sgd = SGD(lr=0.1)
+    assert (sgd.momentum, sgd.nesterov, sgd.weight_decay) == (0.0, False, 0.0)
+    adam = Adam()
+    assert (adam.lr, adam.beta1, adam.beta2, adam.eps) == (1e-3, 0.9, 0.999, 1e-8)
+    assert (adam.weight_decay, adam.decoupled) == (0.0, False)
+
+
+@pytest.mark.parametrize("name, kind, settings", [
+    ("sgd", SGD, {"momentum": 0.0, "nesterov": False}),
+    ("momentum", SGD, {"momentum": 0.9, "nesterov": False}),
+    ("nesterov", SGD, {"momentum": 0.9, "nesterov": True}),
+    ("adam", Adam, {"decoupled": False}),
+    ("adamw", Adam, {"decoupled": True}),
+])
+def test_make_optimizer_builds_the_named_one_with_its_settings(name, kind, settings):
+    opt = make_optimizer(name, 0.01, weight_decay=0.05)          # momentum: the default, 0.9
+    assert type(opt) is kind and opt.lr == 0.01 and opt.weight_decay == 0.05
+    assert {key: getattr(opt, key) for key in settings} == settings
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adam", "adamw"])
+def test_a_step_allocates_no_array_after_the_first(name):
+    """The update runs in the optimizer's own scratch space (README, "Speed")."""
+    import tracemalloc
+
+    rng = np.random.default_rng(5)
+    shapes = [(300, 250), (250,), (250, 10), (10,)]                 # pieces of one and of several arrays
+    params = [rng.standard_normal(shape) for shape in shapes]
+    grads = [rng.standard_normal(shape) for shape in shapes]
+    opt = make_optimizer(name, 0.01, weight_decay=0.01)
+    opt.step(params, grads)
+    tracemalloc.start()
+    opt.step(params, grads)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 4096        # a fresh array for the largest piece, 32,768 numbers, is 256 KiB
+
+
+def test_plain_sgd_keeps_no_state_and_momentum_resumes_from_its_velocity():
+    params, grads = params_and_grads()
+    plain = SGD(lr=0.1)
+    plain.step(params, grads)
+    assert plain.state_dict() == ({}, {"lr": 0.1})
+    assert make_optimizer("sgd", 0.1).weight_decay == 0.0             # no decay unless asked
+    rng = np.random.default_rng(2)
+    steps = [[rng.standard_normal((3, 2))] for _ in range(4)]
+    straight, resumed = [np.ones((3, 2))], [np.ones((3, 2))]
+    one = SGD(lr=0.01, momentum=0.9)
+    for grads in steps:
+        one.step(straight, grads)
+    two = SGD(lr=0.01, momentum=0.9)
+    for grads in steps[:2]:
+        two.step(resumed, grads)
+    later = SGD(lr=0.5, momentum=0.9)
+    later.load_state_dict(*two.state_dict())
+    assert later.lr == 0.01
+    for grads in steps[2:]:
+        later.step(resumed, grads)
+    np.testing.assert_array_equal(resumed[0], straight[0])
+
+
+def test_a_saved_state_of_the_wrong_shape_is_refused_on_the_next_step():
+    opt = SGD(lr=0.1, momentum=0.9)
+    opt.load_state_dict({"velocity": [np.zeros((2, 2))]}, {"lr": 0.1})
+    message = r"^optimizer state velocity has shape \(2, 2\), its parameter \(3,\)$"
+    with pytest.raises(ValueError, match=message):
+        opt.step([np.ones(3)], [np.ones(3)])

@@ -8,6 +8,7 @@
 - :mod:`.searches` which trials to run: the grid, random search, Optuna's TPE
 - :mod:`.engine`   where they run: in this process, a Dask ``LocalCluster``, or a cluster's scheduler
 - :mod:`.summary`  configurations ranked by mean validation accuracy over seeds
+- :mod:`.command`  the ``digitnet sweep`` flags, the sweep folder's definition, and the run
 
 The sweep folder::
 

@@ -113,7 +113,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.summary is not None:
         _only_with(args, "--summary", allowed=())
         definition = _read_definition(args.summary)
-        print(_summarise(args.summary, definition))
+        print(_summarise(args.summary, definition, read_records(args.summary / RESULTS)))
         return 0
     # Everything that can be checked is checked before the sweep folder is made: a mistake
     # leaves nothing behind that would then need --resume.
@@ -308,9 +308,10 @@ def _run(out: Path, definition: dict, args: argparse.Namespace) -> int:
                 flush=True,
             )
             return 143 if "SIGTERM" in str(stop) else 130
-    print(_summarise(out, definition))
+    records = read_records(out / RESULTS)
+    print(_summarise(out, definition, records))
     # A sweep in which no trial finished has nothing to choose from: a failure for scripts too.
-    return 0 if any(r["status"] == "ok" for r in read_records(out / RESULTS)) else 1
+    return 0 if any(r["status"] == "ok" for r in records) else 1
 
 
 @contextlib.contextmanager
@@ -359,11 +360,10 @@ def _record_line(record: dict, done: int, total: int) -> str:
     )
 
 
-def _summarise(out: Path, definition: dict) -> str:
+def _summarise(out: Path, definition: dict, records: list[dict]) -> str:
     """The ranking table; also written to ``summary.md`` and drawn in ``accuracy.png``."""
     from ..plots import plot_sweep
 
-    records = read_records(out / RESULTS)
     table = markdown_table(records, len(definition["space"]["seeds"]), list(definition["space"]["axes"]))
     with atomic_open(out / SUMMARY, "w") as f:
         f.write(f"# Sweep {out.name}\n\n{_describe(definition)}\n\n{table}\n")

@@ -91,7 +91,8 @@ def run_trial(spec: dict) -> dict:
         when ok ``val_accuracy`` (the kept epoch's), ``test_accuracy``,
         ``epochs``, ``best_epoch``, ``train_seconds``; always ``seconds`` (this
         attempt's wall time), ``threads``, ``host``, ``pid``, ``attempts``,
-        ``resumed_from_epoch``, and ``error`` when failed. Never raises for a
+        ``resumed_from_epoch``, and ``error`` and ``traceback`` (its last
+        lines) when failed. Never raises for a
         failing trial.
     """
     from threadpoolctl import threadpool_limits

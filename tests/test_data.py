@@ -278,3 +278,81 @@ def test_a_corrupt_file_of_the_second_split_is_named(tmp_path, name, corrupt, wo
     message = str(err.value)
     assert str(folder / name) in message and words in message and "\n" not in message
     assert "train-" not in message
+
+
+# --- the splits of a labelled set without a test part (CSV files, picture folders) ----------------
+
+
+def test_square_shape_only_for_square_sizes():
+    assert data_module.square_shape(784) == (28, 28) and data_module.square_shape(1) == (1, 1)
+    assert data_module.square_shape(0) is None and data_module.square_shape(783) is None
+    assert data_module.square_shape(785) is None and data_module.square_shape(28 * 27) is None
+
+
+def test_labelled_set_split_into_disjoint_parts_of_the_asked_sizes():
+    images = np.arange(100, dtype=np.uint8).reshape(100, 1).repeat(4, axis=1)
+    labels = np.array(["cat", "dog", "eel", "dog"] * 25)
+    data = data_module.labelled_dataset("pets", "pets.csv", images, labels, validation_size=20)
+    assert (len(data.x_test), len(data.x_val), len(data.x_train)) == (10, 20, 70)
+    ids = [part[:, 0].tolist() for part in (data.x_train, data.x_val, data.x_test)]
+    assert sorted(sum(ids, [])) == list(range(100))          # each example in exactly one part
+    assert all(part == sorted(part) for part in ids)          # in file order within a part
+    assert data.classes == ("cat", "dog", "eel") and data.name == "pets" and data.source == "pets.csv"
+    for x, y in ((data.x_train, data.y_train), (data.x_val, data.y_val), (data.x_test, data.y_test)):
+        np.testing.assert_array_equal(np.array(data.classes)[y], labels[x[:, 0]])
+    again = data_module.labelled_dataset("pets", "pets.csv", images, labels, validation_size=20)
+    np.testing.assert_array_equal(again.x_test, data.x_test)
+    other = data_module.labelled_dataset("pets", "pets.csv", images, labels, 20, split_seed=1)
+    assert other.x_test[:, 0].tolist() != data.x_test[:, 0].tolist()
+
+
+def test_labelled_set_fraction_limit_and_the_smallest_split():
+    images, labels = np.arange(40).reshape(40, 1), np.arange(40) % 2
+    data = data_module.labelled_dataset("x", "x.csv", images, labels, 5, train_limit=7, test_fraction=0.25)
+    assert (len(data.x_test), len(data.x_val), len(data.x_train)) == (10, 5, 7)
+    # 3 examples: 1 test (at least one), 1 validation, 1 to train on.
+    tiny = data_module.labelled_dataset("x", "x.csv", images[:3], labels[:3], 1, test_fraction=0.01)
+    assert (len(tiny.x_test), len(tiny.x_val), len(tiny.x_train)) == (1, 1, 1)
+
+
+def test_labelled_set_too_small_or_of_one_class_is_refused_with_the_reason():
+    images = np.zeros((12, 4), np.uint8)
+    with pytest.raises(DataError, match=r"^x\.csv: 12 examples cannot hold 1 test and 11 validation "
+                                        r"examples and still train: lower --validation-size$"):
+        data_module.labelled_dataset("x", "x.csv", images, np.arange(12) % 2, validation_size=11)
+    with pytest.raises(DataError, match=r"^x\.csv: every example has the label 'seven': a classifier "
+                                        r"needs examples of at least two classes$"):
+        data_module.labelled_dataset("x", "x.csv", images, ["seven"] * 12, validation_size=2)
+
+
+def test_test_only_set_is_all_test():
+    images = np.arange(12, dtype=np.uint8).reshape(6, 2)
+    data = data_module.test_only_dataset("pics", "pics/", images, [3, 1, 3, 2, 1, 1])
+    assert data.x_test is images and data.y_test.tolist() == [2, 0, 2, 1, 0, 0]
+    assert data.classes == (1, 2, 3) and data.x_train.shape == (0, 2) and data.x_val.shape == (0, 2)
+    assert len(data.y_train) == len(data.y_val) == 0 and data.source == "pics/"
+
+
+def test_unverified_note_names_the_files_or_the_missing_checksums():
+    data = data_module.Dataset("mnist", *[np.zeros((0, 4))] * 6, classes=(), source="/d",
+                               unverified=("a.gz", "b.gz"))
+    assert data_module.unverified_note(data) == ("note: a.gz, b.gz in /d: not the known mnist files "
+                                                 "(checksums differ), used as they are")
+    data.name = "kmnist"
+    assert data_module.unverified_note(data) == ("note: /d: kmnist's content checksums are not known, "
+                                                 "so its files are used unverified")
+
+
+def test_read_checked_returns_the_array_or_names_the_file_and_both_hashes(tmp_path):
+    from digitnet.idx import read_idx
+
+    path = tmp_path / "labels.gz"
+    write_idx(path, np.array([3, 1, 4], np.uint8))
+    sha = read_idx(path).sha256
+    assert data_module.read_checked(path, 2049, sha).tolist() == [3, 1, 4]
+    assert data_module.read_checked(path, 2049, None).tolist() == [3, 1, 4]    # no known hash
+    wrong = "0" * 64
+    with pytest.raises(DataError) as caught:
+        data_module.read_checked(path, 2049, wrong)
+    assert str(caught.value) == (f"{path}: checksum mismatch: content SHA-256 {sha[:16]}..., expected "
+                                 "0000000000000000... (corrupt or a different dataset)")

@@ -115,3 +115,70 @@ def test_macro_f1_and_per_class_scores_agree_with_scikit_learn(case):
                                                                 zero_division=0)
     for name, column in zip(("precision", "recall", "f1"), per_class[:3]):
         assert [row[name] for row in report["per_class"]] == pytest.approx(list(column), abs=1e-12)
+
+
+# --- the figures training and evaluation print, against hand computation ------------------------
+
+
+def _fixed_network():
+    """Logits = x @ W + b for a 3-feature, 3-class linear network with chosen weights."""
+    from digitnet.layers import Dense
+    from digitnet.model import Network
+
+    dense = Dense(3, 3, np.random.default_rng(0), np.float64)
+    dense.params["W"][...] = [[2.0, 0.0, -1.0], [0.0, 1.0, 0.5], [-1.0, 0.5, 1.5]]
+    dense.params["b"][...] = [0.1, -0.2, 0.0]
+    return Network([dense]), dense
+
+
+@pytest.mark.parametrize("batch_size", [5000, 2, 1])
+def test_loss_and_accuracy_are_the_mean_cross_entropy_and_share_of_argmax_hits(batch_size):
+    """Against -log softmax computed by hand, row by row, whatever the evaluation chunk size."""
+    from digitnet.metrics import loss_and_accuracy
+
+    network, dense = _fixed_network()
+    X = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0], [0.5, -1.0, 2.0]])
+    labels = np.array([0, 2, 2, 1, 0])
+    logits = X @ dense.params["W"] + dense.params["b"]
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    expected_loss = -np.mean(log_p[np.arange(5), labels])
+    expected_accuracy = np.mean(logits.argmax(axis=1) == labels)
+    assert 0 < expected_accuracy < 1          # some right, some wrong: neither count can hide
+    loss, accuracy = loss_and_accuracy(network, X, labels, batch_size=batch_size)
+    assert loss == pytest.approx(expected_loss, rel=1e-12)
+    assert accuracy == expected_accuracy
+
+
+def test_risk_coverage_of_one_answer_and_of_none():
+    assert risk_coverage(np.array([]), np.array([], bool)) == []
+    rows = risk_coverage(np.array([0.7]), np.array([False]), (1.0, 0.5))
+    assert rows == [{"target": 1.0, "threshold": 0.7, "coverage": 1.0, "accuracy": 0.0, "kept": 1},
+                    {"target": 0.5, "threshold": 0.7, "coverage": 1.0, "accuracy": 0.0, "kept": 1}]
+
+
+def test_risk_coverage_threshold_is_the_confidence_of_the_last_answer_kept():
+    """Five answers: 80% coverage keeps the four most confident, so the threshold is the 4th."""
+    confidence = np.array([0.9, 0.5, 0.8, 0.6, 0.7], np.float32)
+    correct = np.array([True, False, True, False, True])
+    (row,) = risk_coverage(confidence, correct, (0.8,))
+    assert set(row) == {"target", "threshold", "coverage", "accuracy", "kept"}
+    assert row["threshold"] == pytest.approx(0.6) and row["kept"] == 4
+    assert row["coverage"] == 0.8 and row["accuracy"] == 0.75
+
+
+def test_long_class_names_are_cut_to_five_characters_in_the_matrix():
+    classes = ["T-shirt/top", "Trouser"]
+    report = classification_report(np.array([0, 1]), np.array([0, 1]), classes)
+    matrix = format_report(report, classes).split("columns: predicted)\n")[1]
+    assert matrix.splitlines() == ["       T-shi Trous", " T-shi     1     0", " Trous     0     1"]
+
+
+def test_classes_absent_and_never_predicted_score_exactly_zero_among_many():
+    """Ten classes, five of them never seen: their scores are 0, never NaN or leftover memory."""
+    cm = np.zeros((10, 10), int)
+    cm[0, 0], cm[1, 1], cm[2, 1], cm[3, 3], cm[4, 0] = 5, 3, 2, 4, 1
+    scores = per_class_scores(cm)
+    for name in ("precision", "recall", "f1"):
+        assert np.all(scores[name][5:] == 0.0), name
+    np.testing.assert_allclose(scores["precision"][:5], [5 / 6, 3 / 5, 0, 1, 0])
+    np.testing.assert_allclose(scores["f1"][:5], [2 * (5 / 6) / (5 / 6 + 1), 2 * 0.6 / 1.6, 0, 1, 0])

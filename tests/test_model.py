@@ -67,3 +67,25 @@ def test_activations_are_the_hidden_relu_outputs(rng):
     W0, b0 = net.layers[0].params["W"], net.layers[0].params["b"]
     np.testing.assert_allclose(hidden[0], np.maximum(x @ W0 + b0, 0))
     np.testing.assert_allclose(softmax(logits), net.predict_proba(x))
+
+
+def test_predict_answers_with_the_class_labels_in_any_batch_size():
+    dense = Dense(2, 2, np.random.default_rng(0), np.float64)
+    dense.params["W"][:] = [[1.0, -1.0], [-2.0, 2.0]]
+    dense.params["b"][:] = [0.25, 0.0]
+    net = Network([dense], classes=["no", "yes"])
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 1.5], [0.0, 0.0], [3.0, 0.0]])
+    expected_logits = x @ dense.params["W"] + dense.params["b"]
+    for batch_size in (1, 2, 4096):
+        np.testing.assert_allclose(net.logits(x, batch_size=batch_size), expected_logits, rtol=1e-12)
+    assert net.predict(x).tolist() == ["no", "yes", "yes", "no", "no"]
+    assert net.encode(["yes", "no", "yes"]).tolist() == [1, 0, 1]
+    from digitnet.errors import InputError
+    with pytest.raises(InputError, match="maybe"):
+        net.encode(["yes", "maybe"])
+
+
+def test_a_network_prints_as_its_layers():
+    net = build_mlp(Architecture(hidden=(5,), dropout=0.5, input_dropout=0.2), np.random.default_rng(0))
+    assert repr(net) == ("Network(Dropout(p=0.2), Dense(784, 5), ReLU(), Dropout(p=0.5), "
+                         "Dense(5, 10))")

@@ -486,7 +486,7 @@ def labelled_dataset(name: str, source: str, images: np.ndarray, labels: Any,
                         "validation examples and still train: lower --validation-size")
     classes, indices = np.unique(np.asarray(labels), return_inverse=True)
     if len(classes) < 2:
-        raise DataError(f"{source}: every example has the label {classes[0]!r}: a classifier needs "
+        raise DataError(f"{source}: every example has the label {classes.tolist()[0]!r}: a classifier needs "
                         "examples of at least two classes")
     order = np.random.default_rng(split_seed).permutation(n)
     test, val, train = (np.sort(part) for part in np.split(order, [n_test, n_test + validation_size]))

@@ -50,10 +50,12 @@ def per_class_scores(cm: np.ndarray) -> dict[str, np.ndarray]:
     """
     tp = np.diag(cm).astype(np.float64)
     predicted, support = cm.sum(axis=0), cm.sum(axis=1)
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    # Where a denominator is 0 its numerator is 0 too (tp <= predicted, tp <= support,
+    # P = R = 0): dividing by 1 there gives the 0 wanted, with no uninitialised slot.
+    precision = tp / np.maximum(predicted, 1)
+    recall = tp / np.maximum(support, 1)
     both = precision + recall
-    f1 = np.divide(2 * precision * recall, both, out=np.zeros_like(tp), where=both > 0)
+    f1 = 2 * precision * recall / np.where(both > 0, both, 1.0)
     return {"precision": precision, "recall": recall, "f1": f1, "support": support}
 
 

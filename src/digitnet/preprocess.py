@@ -65,16 +65,9 @@ def load_image(path: str | Path) -> np.ndarray:
     return load_picture(path)[0]
 
 
-def decode_image(source, name: str = "image") -> np.ndarray:
-    """Decode an image from a path or a binary file object (an upload, a BytesIO).
-
-    Like :func:`load_image`, whose checks it makes; error messages start with ``name``.
-    """
-    return decode_picture(source, name)[0]
-
-
 def decode_picture(source, name: str = "image") -> tuple[np.ndarray, float]:
-    """The picture as grey levels, and the file's pixels per array pixel."""
+    """A path's or a binary file object's (an upload, a BytesIO) picture as grey levels, and
+    the file's pixels per array pixel; the checks of :func:`load_image`, messages start with ``name``."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:

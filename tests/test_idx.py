@@ -296,3 +296,46 @@ def test_write_idx_compresses_by_name_unless_told_and_refuses_other_dtypes(tmp_p
     assert (tmp_path / "b.idx").read_bytes() == (tmp_path / "c.gz").read_bytes() == raw
     with pytest.raises(ValueError, match=r"^IDX cannot store dtype complex128$"):
         write_idx(tmp_path / "d.idx", np.zeros(2, np.complex128))
+
+
+HTML_PAGE = "it is an HTML page (a failed download or an error page?): open it in a browser to read it"
+
+
+@pytest.mark.parametrize("content, says", [
+    (b"<!DOCTYPE html><title>404</title>", HTML_PAGE),
+    (b"\r\n\t <Head><title>Error</title></head>", HTML_PAGE),
+    (b"Error 503, please retry later. " + b"x" * 400 + b"<html>", HTML_PAGE),
+    (b"Error 503, please retry later. " + b"x" * 600 + b"<html>",
+     "it is a text file (it starts 'Error 503, please retry later. xxxxxxxxxxxxxxxxxxxxxxxxxxxxx')"),
+    (b"a,b,c\n1,2,3\n", "it is a CSV file (it starts 'a,b,c')"),
+    (b"a,b\n1,2\n", "it is a text file (it starts 'a,b')"),
+    ("chiffre,pixel0,pixel1 é\n7,0,0\n".encode(), "it is a CSV file (it starts 'chiffre,pixel0,pixel1 é')"),
+    # A multi-byte character cut by the 512-byte window is still text.
+    (b"#" * 511 + "é".encode() + b"more", "it is a text file (it starts '" + "#" * 60 + "')"),
+    (b"text then \x01\x02 binary" + bytes(20), "unknown content (magic number 0x74657874)"),
+])
+def test_what_a_file_that_is_not_idx_looks_like(tmp_path, content, says):
+    """The kinds of file people download by mistake, told apart at the edges of each rule."""
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as err:
+        read_idx(path)
+    assert str(err.value) == f"{path}: not an IDX file: {says}"
+
+
+def test_the_size_limit_is_two_gibibytes_whatever_the_item_size_or_a_zero_dimension(tmp_path):
+    """At 2 GiB a header is sane (the file is then only too short); one byte more is absurd,
+    also when a zero dimension hides the other dimensions' size (float64: 8 bytes an item)."""
+    cases = {
+        "at.idx": (_idx(2**31), "truncated: header (2147483648,) needs 2,147,483,656 bytes, file has 8"),
+        "over.idx": (_idx(2**31 + 1), "header claims an absurd size (2147483649,) (2,147,483,649 bytes)"),
+        "empty_over.idx": (_idx(0, 2**28 + 1, code=0x0E),
+                           "header claims an absurd size (0, 268435457) (0 bytes)"),
+    }
+    for name, (content, message) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(DataError) as err:
+            read_idx(tmp_path / name)
+        assert str(err.value) == f"{tmp_path / name}: {message}"
+    (tmp_path / "empty_at.idx").write_bytes(_idx(0, 2**28, code=0x0E))
+    assert read_idx(tmp_path / "empty_at.idx").data.shape == (0, 2**28)

@@ -88,10 +88,11 @@ $(MUTATION_STAMP): $(STAMP) pyproject.toml
 ## mutation testing of the core modules ([tool.mutmut] in pyproject.toml, docs/mutation.md); slow, not in CI.
 ## Prints killed / total per module and fails below MUTATION_MIN percent. One module:
 ## make mutation MUTANTS='digitnet.losses.*'; results are kept in mutants/ and only changed code is rerun.
+## One BLAS thread per test run: the runs are the parallelism, and mutmut's time limit is CPU time.
 MUTATION_MIN  ?= 90
 MUTATION_JOBS ?= $(shell nproc)
 mutation: $(MUTATION_STAMP)
-	$(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(foreach m,$(MUTANTS),'$(m)')
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(foreach m,$(MUTANTS),'$(m)')
 	$(BIN)/python tools/mutation_score.py --min $(MUTATION_MIN) $(foreach m,$(MUTANTS),'$(m)')
 
 clean:

@@ -154,3 +154,46 @@ def test_large_photo_is_shrunk_before_processing(reader, tmp_path, mode):
     image.save(path)
     assert max(load_image(path).shape) == 1600
     assert predict(reader, path) == 7
+
+
+def _ruled(mode: str, size=(1700, 850), every=13) -> Image.Image:
+    """White paper with a 1-pixel black line every ``every`` columns, in ``mode``."""
+    pixels = np.full(size[::-1], 255, np.uint8)
+    pixels[:, ::every] = 0
+    grey = Image.fromarray(pixels)
+    if mode == "I;16":
+        return Image.fromarray(pixels.astype(np.uint16) * 257)
+    if mode == "P-transparent":
+        picture = grey.convert("P")
+        picture.info["transparency"] = 128          # an unused index: everything stays opaque
+        return picture
+    return grey.convert(mode)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "1", "P", "P-transparent", "I;16", "LA"])
+def test_a_large_picture_is_shrunk_to_the_work_size_keeping_every_thin_line(tmp_path, mode):
+    """1700 x 850 pixels -> 1600 x 800 with a box filter: each of the 131 one-pixel lines still
+    shows as a dark column (a nearest-pixel shrink, Pillow's for palette and bilevel pictures,
+    drops 7 of them), whatever the mode."""
+    from digitnet.preprocess import WORK_SIZE, load_picture
+
+    path = tmp_path / "ruled.png"
+    _ruled(mode).save(path)
+    grey, scale = load_picture(path)
+    assert WORK_SIZE == 1600 and grey.shape == (800, 1600) and scale == pytest.approx(1700 / 1600)
+    darkest = grey.min(axis=0)
+    lines = np.count_nonzero((darkest[1:] < 0.75) & (darkest[:-1] >= 0.75)) + (darkest[0] < 0.75)
+    assert lines == 131, mode
+    assert grey.max() == pytest.approx(1.0) and darkest.min() < 0.5
+
+
+def test_shrinking_keeps_the_proportions_and_at_least_one_pixel(tmp_path):
+    from digitnet.preprocess import load_picture
+
+    for size, expected in {(1600, 900): (900, 1600), (1601, 900): (899, 1600), (900, 3200): (1600, 450),
+                           (3200, 1): (1, 1600)}.items():
+        path = tmp_path / f"{size}.png"
+        Image.new("L", size, 200).save(path)
+        grey, scale = load_picture(path)
+        assert grey.shape == expected and scale == pytest.approx(max(size) / max(expected)), size
+        assert np.allclose(grey, 200 / 255)

@@ -1,20 +1,22 @@
 """Turning people's pictures into MNIST-style inputs, and reading them correctly."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from digitnet import TrainConfig, train
 from digitnet.errors import ImageError
+from digitnet.modelfile import load_model
 from digitnet.preprocess import MAX_PIXELS, image_to_input, load_image, to_mnist
 
 from drawing import draw_digit, photo_of
 
 
 @pytest.fixture(scope="module")
-def reader(mnist):
-    """A small network trained on all of MNIST for a few seconds (about 97%)."""
-    return train(TrainConfig(hidden=(256,), epochs=3, seed=0, patience=None), mnist).model
+def reader():
+    """The shipped network trained on all of MNIST (models/mnist-best.npz, `digitnet train`)."""
+    return load_model(Path(__file__).parents[1] / "models" / "mnist-best.npz")[0]
 
 
 def predict(model, path):

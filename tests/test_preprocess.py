@@ -166,8 +166,11 @@ def _ruled(mode: str, size=(1700, 850), every=13) -> Image.Image:
     if mode == "I;16":
         return Image.fromarray(pixels.astype(np.uint16) * 257)
     if mode == "P-transparent":
-        picture = grey.convert("P")
-        picture.info["transparency"] = 128          # an unused index: everything stays opaque
+        # Black lines on a transparent canvas whose hidden colour is black too (as drawing
+        # programs save): only the transparency tells the lines from the paper.
+        picture = Image.fromarray((pixels == 0).astype(np.uint8), "P")
+        picture.putpalette([0, 0, 0] * 2)
+        picture.info["transparency"] = 0
         return picture
     return grey.convert(mode)
 

@@ -313,6 +313,8 @@ HTML_PAGE = "it is an HTML page (a failed download or an error page?): open it i
     # A multi-byte character cut by the 512-byte window is still text.
     (b"#" * 511 + "é".encode() + b"more", "it is a text file (it starts '" + "#" * 60 + "')"),
     (b"text then \x01\x02 binary" + bytes(20), "unknown content (magic number 0x74657874)"),
+    # Only the window's last character may be a cut one: a control character before it is binary.
+    (b"label,pixel0\n5,0\x01x", "unknown content (magic number 0x6c616265)"),
 ])
 def test_what_a_file_that_is_not_idx_looks_like(tmp_path, content, says):
     """The kinds of file people download by mistake, told apart at the edges of each rule."""
@@ -339,3 +341,22 @@ def test_the_size_limit_is_two_gibibytes_whatever_the_item_size_or_a_zero_dimens
         assert str(err.value) == f"{tmp_path / name}: {message}"
     (tmp_path / "empty_at.idx").write_bytes(_idx(0, 2**28, code=0x0E))
     assert read_idx(tmp_path / "empty_at.idx").data.shape == (0, 2**28)
+
+
+@pytest.mark.parametrize("error, says", [
+    (PermissionError(13, "Permission denied"), "cannot read (Permission denied)"),
+    (OSError("disk gone"), "cannot read (disk gone)"),
+])
+def test_a_file_that_cannot_be_opened_is_named_with_the_reason(tmp_path, monkeypatch, error, says):
+    import digitnet.idx as idx_module
+
+    path = tmp_path / "t10k-labels-idx1-ubyte"
+    path.write_bytes(_idx(1, data=b"\x07"))
+
+    def refuse(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(idx_module, "open", refuse, raising=False)
+    with pytest.raises(DataError) as err:
+        read_idx(path)
+    assert str(err.value) == f"{path}: {says}"

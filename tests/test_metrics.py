@@ -149,6 +149,20 @@ def test_loss_and_accuracy_are_the_mean_cross_entropy_and_share_of_argmax_hits(b
     assert accuracy == expected_accuracy
 
 
+def test_loss_and_accuracy_scale_pixels_in_the_network_s_own_precision():
+    """uint8 pixels are divided by 255 in the network's precision (float64 here): the loss
+    matches a float64 hand computation to 1e-12."""
+    from digitnet.metrics import loss_and_accuracy
+
+    network, dense = _fixed_network()
+    pixels = np.array([[255, 0, 17], [3, 250, 99], [128, 64, 1]], np.uint8)
+    labels = np.array([0, 1, 2])
+    logits = pixels / 255.0 @ dense.params["W"] + dense.params["b"]
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    loss, _ = loss_and_accuracy(network, pixels, labels)
+    assert loss == pytest.approx(-np.mean(log_p[np.arange(3), labels]), rel=1e-12)
+
+
 def test_risk_coverage_of_one_answer_and_of_none():
     assert risk_coverage(np.array([]), np.array([], bool)) == []
     rows = risk_coverage(np.array([0.7]), np.array([False]), (1.0, 0.5))

@@ -165,7 +165,7 @@ def _describe(start: bytes, magic: int) -> str:
     if start[257:262] == b"ustar":                      # a tar archive (a .tar.gz, once ungzipped)
         return "it is a tar archive: unpack it first (tar -xf)"
     text = start.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml")) or b"<html" in text[:512]:
+    if text.startswith((b"<!doctype html", b"<head", b"<?xml")) or b"<html" in text:   # (first 512 bytes)
         return "it is an HTML page (a failed download or an error page?): open it in a browser to read it"
     decoded = start.decode("utf-8", errors="replace")   # the last character may be cut in two
     if decoded.strip() and all(c.isprintable() or c in "\r\n\t" for c in decoded[:-1]):

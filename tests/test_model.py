@@ -89,3 +89,42 @@ def test_a_network_prints_as_its_layers():
     net = build_mlp(Architecture(hidden=(5,), dropout=0.5, input_dropout=0.2), np.random.default_rng(0))
     assert repr(net) == ("Network(Dropout(p=0.2), Dense(784, 5), ReLU(), Dropout(p=0.5), "
                          "Dense(5, 10))")
+
+
+def test_build_mlp_adds_dropout_only_when_asked_and_draws_its_masks_from_the_given_generator():
+    plain = build_mlp(Architecture(hidden=(5,)), np.random.default_rng(0), classes=list("abcdefghij"))
+    assert repr(plain) == "Network(Dense(784, 5), ReLU(), Dense(5, 10))"
+    assert plain.classes == list("abcdefghij")
+    # Two networks built from equal generators drop the same units: a seed fixes the whole run.
+    arch = Architecture(hidden=(32,), dropout=0.5, input_dropout=0.2)
+    x = np.random.default_rng(9).random((4, 784), dtype=np.float32)
+    first, second = (build_mlp(arch, np.random.default_rng(7)) for _ in range(2))
+    np.testing.assert_array_equal(first.forward(x, training=True), second.forward(x, training=True))
+    assert not np.array_equal(first.forward(x, training=True), first.forward(x, training=False))
+
+
+def test_a_network_without_dense_layers_or_with_the_wrong_number_of_classes_is_refused():
+    with pytest.raises(ValueError, match=r"^a network needs at least one Dense layer$"):
+        Network([ReLU()])
+    with pytest.raises(ValueError, match=r"^3 classes for 2 outputs$"):
+        Network([Dense(4, 2, np.random.default_rng(0))], classes=["a", "b", "c"])
+
+
+def test_inputs_are_checked_and_answers_come_in_the_network_s_precision():
+    import warnings
+
+    from digitnet.errors import InputError
+
+    net = build_mlp(Architecture(hidden=(8,)), np.random.default_rng(0))          # float32
+    x = np.random.default_rng(1).random((3, 784))                                 # float64
+    assert net.logits(x).dtype == np.float32 and net.predict_proba(x).dtype == np.float32
+    for method in (net.logits, net.predict_proba, net.predict, net.activations):
+        with pytest.raises(InputError, match="783 features"):
+            method(x[:, :783])
+    x[1, 5] = 1e300                                  # finite in float64, infinite in float32
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")               # no overflow warning, one clear error
+        for method in (net.logits, net.activations):
+            with pytest.raises(InputError) as err:
+                method(x)
+            assert str(err.value) == "X holds values too large for float32 (largest magnitude 1e+300)"

@@ -261,3 +261,88 @@ def test_tampered_checkpoint(checkpoint_file):
     np.savez(checkpoint_file, **arrays)
     with pytest.raises(CheckpointError, match="SHA-256"):
         load_checkpoint(checkpoint_file)
+
+
+def test_resuming_on_other_data_is_refused_naming_both(checkpoint_file, tiny):
+    fewer = dataclasses.replace(tiny, x_train=tiny.x_train[:1000], y_train=tiny.y_train[:1000])
+    with pytest.raises(CheckpointError) as err:
+        train(config_for("adam"), fewer, resume=load_checkpoint(checkpoint_file))
+    assert str(err.value) == (f"{checkpoint_file}: made for mnist with 2000 training images, not mnist "
+                              "with 1000 (give the run's own --data-dir)")
+
+
+def _version_1_file(tmp_path, mutate=None):
+    """The Adam checkpoint of digitnet 0.1, as raw arrays and metadata, and a copy to load."""
+    path = tmp_path / "v1.npz"
+    path.write_bytes((REPO / "tests" / "data" / "checkpoint-v1-adam.npz").read_bytes())
+    if mutate:
+        rewrite(path, mutate)
+    with np.load(path) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    return path, arrays, json.loads(arrays.pop("metadata").tobytes())
+
+
+def test_version_1_files_convert_as_their_layout_says(tmp_path):
+    """Version 1 kept Adam's moments flat, all weights then all biases, pre-scaled
+    (M = m / (1 - 0.9), V = v / (1 - 0.999)), the best weights as best.<name>, and the early
+    stopping counters in the loop state: each lands where today's format keeps it."""
+    path, arrays, meta = _version_1_file(tmp_path)
+    old = load_checkpoint(path)
+    names = ["layer0.W", "layer0.b", "layer1.W", "layer1.b"]
+    flat_order = ["layer0.W", "layer1.W", "layer0.b", "layer1.b"]
+    for moment, key, scale in (("m", "M", 0.1), ("v", "V", 0.001)):
+        flat = np.concatenate([arrays[f"opt.{key}.0"], arrays[f"opt.{key}.1"]]) * np.float32(scale)
+        at, expected = 0, {}
+        for name in flat_order:
+            size = old.params[name].size
+            expected[name] = flat[at:at + size].reshape(old.params[name].shape)
+            at += size
+        assert at == flat.size
+        for name, array in zip(names, old.optimizer[moment]):
+            np.testing.assert_allclose(array, expected[name], rtol=1e-6, err_msg=f"{moment} {name}")
+    assert set(old.hooks) == {"early_stopping"}
+    for i, name in enumerate(names):
+        np.testing.assert_array_equal(old.hooks["early_stopping"][str(i)], arrays[f"best.{name}"])
+    state = meta["state"]
+    assert old.meta["hooks"] == {"early_stopping": {"best_loss": state["best_loss"],
+                                                    "best_epoch": state["best_epoch"], "waited": 0}}
+    assert old.meta["state"]["stop"] is False
+    assert not {"best_loss", "best_epoch", "waited", "stopped_early"} & set(old.meta["state"])
+
+
+def test_version_1_files_with_textbook_moments_or_without_early_stopping_fields(tmp_path):
+    """Files from before the M, V change hold m and v as they are; files without the early
+    stopping counters get today's starting values."""
+    _, arrays, _ = _version_1_file(tmp_path)
+    scaled = load_checkpoint(_version_1_file(tmp_path)[0]).optimizer
+
+    def textbook(a, m):
+        for key, moment, scale in (("M", "m", 1 - 0.9), ("V", "v", 1 - 0.999)):
+            for part in ("0", "1"):
+                a[f"opt.{moment}.{part}"] = a.pop(f"opt.{key}.{part}") * np.float32(scale)
+        for field in ("best_loss", "best_epoch", "waited"):
+            m["state"].pop(field)
+        m["state"]["stopped_early"] = True
+
+    old = load_checkpoint(_version_1_file(tmp_path, textbook)[0])
+    for moment in ("m", "v"):
+        for a, b in zip(old.optimizer[moment], scaled[moment]):
+            np.testing.assert_array_equal(a, b)
+    assert old.meta["hooks"] == {"early_stopping": {"best_loss": None, "best_epoch": 0, "waited": 0}}
+    assert old.meta["state"]["stop"] is True
+
+    def no_best_and_never_stopped(a, m):
+        for name in ("layer0.W", "layer0.b", "layer1.W", "layer1.b"):
+            a.pop(f"best.{name}")
+        m["state"].pop("stopped_early")
+
+    old = load_checkpoint(_version_1_file(tmp_path, no_best_and_never_stopped)[0])
+    assert old.hooks == {} and old.meta["state"]["stop"] is False
+
+
+def test_a_version_1_optimizer_array_of_the_wrong_size_is_named(tmp_path):
+    path, arrays, _ = _version_1_file(tmp_path, lambda a, m: a.__setitem__("opt.M.1", a["opt.M.1"][:-3]))
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    n = sum(a.size for k, a in arrays.items() if k.startswith("param."))
+    assert str(err.value) == f"{path}: optimizer array M has {n - 3} values, the parameters {n}"

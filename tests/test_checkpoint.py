@@ -346,3 +346,70 @@ def test_a_version_1_optimizer_array_of_the_wrong_size_is_named(tmp_path):
         load_checkpoint(path)
     n = sum(a.size for k, a in arrays.items() if k.startswith("param."))
     assert str(err.value) == f"{path}: optimizer array M has {n - 3} values, the parameters {n}"
+
+
+def test_a_checkpoint_after_an_epoch_starts_the_next_one_and_says_what_made_it(tiny, tmp_path):
+    """Saved at the end of epoch 1 of 1 (`--checkpoint-every 1`): the counters are the next
+    epoch's, at its start, with no order; the file names its version, classes, configuration."""
+    import digitnet
+
+    path = tmp_path / "after.npz"
+    config = config_for("adam", epochs=1)
+    train(config, tiny, saving(path, every=1))
+    saved = load_checkpoint(path)
+    state = saved.meta["state"]
+    assert (state["epoch"], state["position"], state["loss_sum"], state["correct"],
+            state["epoch_seconds"]) == (2, 0, 0.0, 0, 0.0)
+    assert state["step"] == 16 and "history" not in state and len(saved.meta["history"]) == 1
+    assert saved.order is None
+    assert saved.meta["digitnet_version"] == digitnet.__version__
+    assert saved.meta["classes"] == list(range(10)) and saved.meta["config"] == config.to_dict()
+
+
+class _Counter:
+    """A hook of the user's with a name but no state to save, and one with state."""
+
+    def __init__(self, name, with_state):
+        self.name, self.count = name, 0
+        if with_state:
+            self.state_dict = lambda: ({"count": self.count}, {})
+            self.load_state_dict = lambda scalars, arrays: setattr(self, "count", scalars["count"] + 100)
+
+    def __getattr__(self, moment):            # every other moment: nothing to do
+        if moment.startswith("on_"):
+            return lambda *args: None
+        raise AttributeError(moment)
+
+
+def test_hooks_without_state_are_skipped_and_new_hooks_resume_from_their_start(checkpoint_file, tiny):
+    """A named hook without state_dict is not saved (and not an error); a stateful hook that was
+    not in the run when it stopped keeps its own start on resuming; one that was is reloaded."""
+    from digitnet.checkpoint import save_checkpoint
+    from digitnet.train import Trainer
+
+    trainer = Trainer(config_for("adam"), tiny, [_Counter("plain", False), _Counter("kept", True)])
+    trainer.hooks[1].count = 7
+    path = save_checkpoint(checkpoint_file.with_name("hooks.npz"), trainer)
+    assert load_checkpoint(path).meta["hooks"] == {"kept": {"count": 7}}
+    fresh, kept = _Counter("fresh", True), _Counter("kept", True)
+    resumed = Trainer(config_for("adam"), tiny, [fresh, kept])
+    from digitnet.checkpoint import restore
+    restore(load_checkpoint(path), resumed)
+    assert fresh.count == 0 and kept.count == 107
+
+
+def test_a_run_that_had_stopped_early_resumes_as_stopped(checkpoint_file, tiny):
+    rewrite(checkpoint_file, lambda a, m: m["state"].__setitem__("stop", True))
+    checkpoint = load_checkpoint(checkpoint_file)
+    result = train(config_for("adam"), tiny, resume=checkpoint)
+    assert result.stopped_early is True
+
+
+@pytest.mark.parametrize("hidden, says", [
+    ((32, 8), "layer1.W is (32, 16), this run's network has (32, 8)"),
+    ((32,), "its layers do not match this run's network"),
+])
+def test_resuming_with_another_network_is_refused_naming_the_difference(checkpoint_file, tiny, hidden, says):
+    with pytest.raises(CheckpointError) as err:
+        train(config_for("adam", hidden=hidden), tiny, resume=load_checkpoint(checkpoint_file))
+    assert str(err.value) == f"{checkpoint_file}: {says}"

@@ -214,6 +214,10 @@ def checkpoint_file(tiny, tmp_path):
 @pytest.mark.parametrize("mutate,words", [
     (lambda a, m: a.__setitem__("order", a["order"][::-1][:100].copy()), "permutation"),
     (lambda a, m: a.__setitem__("order", np.zeros(2000, np.int64)), "permutation"),
+    (lambda a, m: a.__setitem__("order", a["order"].astype(np.int32)), "permutation"),
+    (lambda a, m: a.__setitem__("hook.extra.3", a["param.layer2.W"][:0]), "hook array extra.3"),
+    (lambda a, m: a.__setitem__("hook.extra.6", a["param.layer0.W"]), "hook array extra.6 fits no parameter"),
+    (lambda a, m: m.__setitem__("layers", [{"type": "Conv"}]), "no valid layer list (unknown layer type 'Conv')"),
     (lambda a, m: a.__setitem__("opt.m.layer0.W", np.zeros((3, 3), np.float32)), "optimizer array"),
     (lambda a, m: a.pop("opt.v.layer2.b"), "optimizer state 'v'"),
     (lambda a, m: a.__setitem__("hook.early_stopping.9", np.zeros(3, np.float32)), "hook array"),
@@ -364,6 +368,8 @@ def test_a_checkpoint_after_an_epoch_starts_the_next_one_and_says_what_made_it(t
     assert saved.order is None
     assert saved.meta["digitnet_version"] == digitnet.__version__
     assert saved.meta["classes"] == list(range(10)) and saved.meta["config"] == config.to_dict()
+    assert saved.meta["data"] == {"dataset": "mnist", "n_train": 2000, "n_val": len(tiny.x_val),
+                                  "source": tiny.source}
 
 
 class _Counter:

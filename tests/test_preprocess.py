@@ -324,10 +324,11 @@ def test_running_out_of_memory_while_decoding_is_a_one_line_message(tmp_path, mo
     assert str(err.value) == f"{path}: image is too large to process in memory"
 
 
-def test_a_large_jpeg_is_decoded_at_reduced_size_by_the_decoder(tmp_path, monkeypatch):
+@pytest.mark.parametrize("kind", ["JPEG", "MPO"])
+def test_a_large_jpeg_is_decoded_at_reduced_size_by_the_decoder(tmp_path, monkeypatch, kind):
     """A JPEG of 3200 pixels (2 x WORK_SIZE) or more is decoded directly at 1/2, 1/4 or 1/8 of its size
-    (DCT scaling): a phone photo never sits in memory at full size. A spy on Pillow's draft records the
-    size the decoder was set to."""
+    (DCT scaling): a phone photo never sits in memory at full size, also in the multi-picture form (MPO)
+    some cameras write. A spy on Pillow's draft records the size the decoder was set to."""
     from PIL import JpegImagePlugin
 
     decoded = []
@@ -340,7 +341,10 @@ def test_a_large_jpeg_is_decoded_at_reduced_size_by_the_decoder(tmp_path, monkey
 
     monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
     path = tmp_path / "photo.jpg"
-    Image.new("L", (3200, 1800), 200).save(path)
+    picture = Image.new("L", (3200, 1800), 200)
+    several = {"save_all": True, "append_images": [picture]} if kind == "MPO" else {}
+    picture.save(path, format=kind, **several)
+    assert Image.open(path).format == kind
     grey, scale = load_picture(path)
     assert decoded == [(1600, 900)]
     assert grey.shape == (900, 1600) and scale == 2.0 and np.allclose(grey, 200 / 255, atol=2 / 255)

@@ -80,9 +80,10 @@ def decode_picture(source, name: str = "image") -> tuple[np.ndarray, float]:
                     raise ImageError(f"{name}: image is {im.width}x{im.height}, larger than "
                                      f"{MAX_PIXELS:,} pixels")
                 # A JPEG can be decoded at 1/2, 1/4 or 1/8 of its size directly (DCT scaling):
-                # a 12-megapixel photo is read at about WORK_SIZE instead of in full.
+                # a 12-megapixel photo is read at about WORK_SIZE instead of in full. Cameras
+                # that store several pictures in one file write MPO, JPEG's multi-picture form.
                 original = im.size
-                if im.format == "JPEG" and max(im.size) >= 2 * WORK_SIZE:
+                if im.format in ("JPEG", "MPO") and max(im.size) >= 2 * WORK_SIZE:
                     im.draft(im.mode, (im.width * WORK_SIZE // max(im.size),
                                        im.height * WORK_SIZE // max(im.size)))
                 im = ImageOps.exif_transpose(im)

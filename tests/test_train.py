@@ -399,3 +399,45 @@ def test_batches_are_shuffled_afresh_each_epoch_by_the_seed():
     again, other = batches_seen(seed=0), batches_seen(seed=1)
     assert all(np.array_equal(a, b) for a, b in zip(orders, map(np.concatenate, again)))
     assert not any(np.array_equal(a, b) for a, b in zip(orders, map(np.concatenate, other)))
+
+
+def _tiny_config(**overrides):
+    return dataclasses.replace(TrainConfig(dataset="arrays", hidden=(4,), epochs=2, batch_size=10,
+                                           optimizer="sgd", lr=0.1, validation_size=0, patience=None,
+                                           seed=0), **overrides)
+
+
+def test_a_stop_request_raises_with_the_place_the_network_and_the_checkpoint(ten_steps_an_epoch, tmp_path):
+    """What Ctrl-C gives the caller: where training stood, the network as it was, and where the
+    checkpoint went (none without a checkpoint path)."""
+    from digitnet.errors import TrainingInterrupted
+    from digitnet.hooks import Checkpointing, StopOnRequest
+
+    def after(steps):
+        polls = iter(range(1, 10**6))
+        return lambda: next(polls) == steps
+
+    with pytest.raises(TrainingInterrupted) as err:
+        train(_tiny_config(), ten_steps_an_epoch, [StopOnRequest(after(13))])
+    assert str(err.value) == "interrupted at epoch 2, step 13" and err.value.checkpoint is None
+    assert err.value.model is not None and err.value.model.sizes == (4, 4, 3)
+    path = tmp_path / "stopped.npz"
+    with pytest.raises(TrainingInterrupted) as err:
+        train(_tiny_config(), ten_steps_an_epoch, [Checkpointing(path), StopOnRequest(after(3))])
+    assert str(err.value) == f"interrupted at epoch 1, step 3; checkpoint saved to {path}"
+    assert err.value.checkpoint == str(path) and path.is_file()
+
+
+def test_train_more_on_data_of_other_classes_names_the_first_twelve_of_each():
+    from digitnet.api import arrays_dataset
+    from digitnet.train import Trainer
+
+    rng = np.random.default_rng(0)
+    letters = arrays_dataset(rng.normal(size=(60, 4)), np.arange(60) % 15)
+    trainer = Trainer(_tiny_config(epochs=1), letters)
+    trainer.run()
+    other = arrays_dataset(rng.normal(size=(60, 4)), 100 + np.arange(60) % 14)
+    with pytest.raises(ConfigError) as err:
+        trainer.train_more(other)
+    assert str(err.value) == (f"the network takes 4 features and classes {list(range(12))}; the data has 4 "
+                              f"and {list(range(100, 112))}")

@@ -315,6 +315,7 @@ HTML_PAGE = "it is an HTML page (a failed download or an error page?): open it i
     (b"text then \x01\x02 binary" + bytes(20), "unknown content (magic number 0x74657874)"),
     # Only the window's last character may be a cut one: a control character before it is binary.
     (b"label,pixel0\n5,0\x01x", "unknown content (magic number 0x6c616265)"),
+    (b"\x9f\x00\x08\x01" + bytes(20), "unknown content (magic number 0x9f000801)"),   # unsigned
 ])
 def test_what_a_file_that_is_not_idx_looks_like(tmp_path, content, says):
     """The kinds of file people download by mistake, told apart at the edges of each rule."""
@@ -360,3 +361,24 @@ def test_a_file_that_cannot_be_opened_is_named_with_the_reason(tmp_path, monkeyp
     with pytest.raises(DataError) as err:
         read_idx(path)
     assert str(err.value) == f"{path}: {says}"
+
+
+def test_a_header_of_255_dimensions_is_read_as_unsigned_and_found_short(tmp_path):
+    path = tmp_path / "many.idx"
+    path.write_bytes(gzip.compress(b"\x00\x00\x08\xff" + bytes(8)))
+    with pytest.raises(DataError) as err:
+        read_idx(path)
+    assert str(err.value) == f"{path}: truncated: expected the header, got 8 bytes"
+
+
+def test_extra_bytes_after_data_longer_than_one_read_are_found(tmp_path):
+    """1.5 MiB of data (two reads of at most 1 MiB) then 5 bytes more, inside gzip where the
+    size is not known up front: the extra bytes are named, the data is not misread."""
+    n = 3 * 2**19
+    path = tmp_path / "long.gz"
+    path.write_bytes(gzip.compress(_idx(n, data=bytes(n) + b"extra")))
+    with pytest.raises(DataError) as err:
+        read_idx(path)
+    assert str(err.value) == f"{path}: extra bytes after the 1,572,864 data bytes for shape (1572864,)"
+    path.write_bytes(gzip.compress(_idx(n, data=bytes(n))))
+    assert read_idx(path).data.shape == (n,)

@@ -354,7 +354,8 @@ def _read_split(folder: str | Path, split: str, info: DatasetInfo | None = None,
             bad = low if low < offset else high
             span = f"{offset}-{top}" if top is not None else f"{offset} and above"
             raise DataError(f"{paths[1]}: label {bad} out of range {span}")
-    return np.ascontiguousarray(images).reshape(len(images), -1), labels - offset, images.shape[1:]
+    height, width = images.shape[1:]     # not -1: numpy cannot infer it for a file of 0 images
+    return np.ascontiguousarray(images).reshape(len(images), height * width), labels - offset, (height, width)
 
 
 def load_dataset(

@@ -420,3 +420,19 @@ def test_resuming_with_another_network_is_refused_naming_the_difference(checkpoi
     with pytest.raises(CheckpointError) as err:
         train(config_for("adam", hidden=hidden), tiny, resume=load_checkpoint(checkpoint_file))
     assert str(err.value) == f"{checkpoint_file}: {says}"
+
+
+def test_an_epoch_split_by_a_stop_counts_its_time_before_and_after(tiny, tmp_path):
+    """The checkpoint keeps the seconds the interrupted epoch had run; the resumed run adds them
+    to the epoch's record (here set to 100 s, so the sum is unmistakable)."""
+    import time
+
+    path = tmp_path / "checkpoint.npz"
+    started = time.perf_counter()
+    with pytest.raises(TrainingInterrupted):
+        train(config_for("adam", epochs=1), tiny, saving(path, stop=stop_after(5)))
+    assert 0 < load_checkpoint(path).meta["state"]["epoch_seconds"] < time.perf_counter() - started
+    rewrite(path, lambda a, m: m["state"].__setitem__("epoch_seconds", 100.0))
+    started = time.perf_counter()
+    result = train(config_for("adam", epochs=1), tiny, resume=load_checkpoint(path))
+    assert 100.0 < result.history[0]["seconds"] < 100.0 + time.perf_counter() - started

@@ -441,3 +441,103 @@ def test_train_more_on_data_of_other_classes_names_the_first_twelve_of_each():
         trainer.train_more(other)
     assert str(err.value) == (f"the network takes 4 features and classes {list(range(12))}; the data has 4 "
                               f"and {list(range(100, 112))}")
+
+
+class LossBeforeEachEpoch(Hook):
+    """Loss and accuracy of the network on the training set as each epoch begins."""
+
+    def __init__(self, weights=None):
+        self.weights, self.seen = weights, []
+
+    def on_epoch_begin(self, trainer):
+        from digitnet.losses import SoftmaxCrossEntropy
+
+        data = trainer.data
+        logits = trainer.model.logits(data.x_train)
+        loss = SoftmaxCrossEntropy().forward(logits, data.y_train, self.weights)
+        self.seen.append((float(loss), float(np.mean(logits.argmax(axis=1) == data.y_train))))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_full_batch_history_is_the_loss_and_accuracy_of_the_weights_each_epoch_began_with(weighted):
+    """With one full batch an epoch, each epoch's recorded training loss and accuracy are those
+    of the network as the epoch began: the loop's sums, counts and sample weights, checked
+    against a separate forward pass."""
+    from digitnet.api import arrays_dataset
+
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(60, 5)), rng.integers(0, 3, 60)
+    weights = rng.uniform(0.2, 3.0, 60) if weighted else None
+    data = arrays_dataset(X, y, sample_weight=weights)
+    spy = LossBeforeEachEpoch(data.w_train)
+    config = _tiny_config(hidden=(6,), epochs=3, batch_size=0, lr=0.5, dtype="float64")
+    history = train(config, data, [spy]).history
+    assert len(history) == 3 and 0.2 < spy.seen[0][1] < 0.8             # neither count can hide
+    for record, (loss, accuracy) in zip(history, spy.seen):
+        assert record["train_loss"] == pytest.approx(loss, rel=1e-12)
+        assert record["train_accuracy"] == accuracy
+
+
+def test_each_epoch_record_has_its_fields_and_times_that_add_up(ten_steps_an_epoch):
+    import time
+
+    from digitnet.train import blas_threads
+
+    started = time.perf_counter()
+    result = train(_tiny_config(epochs=3), ten_steps_an_epoch)
+    elapsed = time.perf_counter() - started
+    for epoch, record in enumerate(result.history, start=1):
+        assert set(record) == {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
+                               "seconds", "threads"}
+        assert record["epoch"] == epoch and record["val_loss"] is None and record["val_accuracy"] is None
+        assert 0 < record["seconds"] < elapsed and record["threads"] == blas_threads()
+    assert result.train_seconds == pytest.approx(sum(r["seconds"] for r in result.history), rel=1e-12)
+    assert result.train_seconds < elapsed
+
+
+def test_two_batches_an_epoch_are_shuffled_too():
+    from digitnet.api import arrays_dataset
+
+    rows = np.column_stack([np.arange(32.0), np.random.default_rng(9).random(32)])
+    spy = BatchSpy()
+    train(_tiny_config(epochs=4, batch_size=16), arrays_dataset(rows, np.arange(32) % 3), [spy])
+    orders = [np.concatenate(batches) for batches in spy.epochs]
+    assert all(sorted(order) == list(range(32)) for order in orders)
+    assert not all(np.array_equal(order, np.arange(32)) for order in orders)
+
+
+def test_a_given_network_must_fit_the_data_and_takes_its_class_names():
+    from digitnet.api import arrays_dataset
+    from digitnet.model import Architecture, build_mlp
+
+    rng = np.random.default_rng(0)
+    pets = arrays_dataset(rng.normal(size=(30, 4)), np.array(["cat", "dog", "eel"] * 10))
+    assert train(_tiny_config(epochs=1), pets).model.classes == ["cat", "dog", "eel"]
+    network = build_mlp(Architecture(4, (5,), 3), np.random.default_rng(1))
+    assert network.classes == [0, 1, 2]
+    assert train(_tiny_config(epochs=1), pets, model=network).model.classes == ["cat", "dog", "eel"]
+    for features, classes in ((4, 2), (5, 3)):
+        other = build_mlp(Architecture(features, (5,), classes), np.random.default_rng(1))
+        with pytest.raises(ConfigError) as err:
+            train(_tiny_config(epochs=1), pets, model=other)
+        assert str(err.value) == (f"the network takes {features} features and {classes} classes; "
+                                  "the data has 4 and 3")
+
+
+def test_a_diverging_run_stops_with_one_error_and_no_numpy_warning(ten_steps_an_epoch):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(TrainingDiverged):
+            train(_tiny_config(lr=1e30, hidden=(64, 64), epochs=3), ten_steps_an_epoch)
+
+
+def test_adversarial_training_changes_what_is_learned():
+    from digitnet.api import arrays_dataset
+
+    rng = np.random.default_rng(0)
+    pixels = arrays_dataset(rng.random((40, 6)), rng.integers(0, 2, 40))
+    clean = train(_tiny_config(epochs=2), pixels).model
+    fgsm = train(_tiny_config(epochs=2, adversarial=0.1), pixels).model
+    assert not all(np.array_equal(a, b) for a, b in zip(clean.parameters(), fgsm.parameters()))

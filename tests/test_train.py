@@ -541,3 +541,46 @@ def test_adversarial_training_changes_what_is_learned():
     clean = train(_tiny_config(epochs=2), pixels).model
     fgsm = train(_tiny_config(epochs=2, adversarial=0.1), pixels).model
     assert not all(np.array_equal(a, b) for a, b in zip(clean.parameters(), fgsm.parameters()))
+
+
+def test_augmentation_needs_28x28_pixels_and_says_so():
+    from digitnet.api import arrays_dataset
+
+    rng = np.random.default_rng(0)
+    for X in (rng.integers(0, 256, (20, 4), dtype=np.uint8), rng.random((20, 784))):
+        with pytest.raises(ConfigError) as err:
+            train(_tiny_config(augment="affine"), arrays_dataset(X, np.arange(20) % 2))
+        assert str(err.value) == "augmentation distorts 28x28 images: it needs uint8 pixels, 784 features"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_network_is_fed_batches_in_its_own_precision(dtype):
+    """uint8 pixels become the network's floats (float32 by default), never float64 by accident."""
+    from digitnet.api import arrays_dataset
+
+    seen = []
+
+    class Spy(Hook):
+        def on_train_begin(self, trainer):
+            compute = trainer.compute
+
+            def spy(model, loss_fn, x, y, weights=None):
+                seen.append(x.dtype)
+                return compute(model, loss_fn, x, y, weights)
+
+            trainer.compute = spy
+
+    pixels = np.random.default_rng(0).integers(0, 256, (30, 6), dtype=np.uint8)
+    train(_tiny_config(dtype=dtype, epochs=1), arrays_dataset(pixels, np.arange(30) % 2), [Spy()])
+    assert seen and set(seen) == {np.dtype(dtype)}
+
+
+def test_blas_threads_is_the_count_threadpoolctl_reports():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from digitnet.train import blas_threads
+
+    counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    assert counts and blas_threads() == max(counts)
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert blas_threads() == 1

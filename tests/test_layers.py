@@ -244,3 +244,60 @@ def test_dense_training_and_inference_agree_whatever_the_input_dtype(rng, x_dtyp
     training = layer.forward(x, training=True)
     assert training.dtype == inference.dtype == np.float64
     np.testing.assert_allclose(training, inference, rtol=1e-12)
+
+
+# --- work arrays (workspace.py): kept for the largest batch, rebuilt when the shape changes -------
+
+
+def test_a_work_array_is_kept_for_the_largest_batch_and_rebuilt_only_when_it_must_be():
+    from digitnet.workspace import reusable_array
+
+    store: dict = {}
+    first = reusable_array(store, "out", (8, 3), np.float32)
+    assert first.shape == (8, 3) and first.dtype == np.float32 and store["out"].shape == (8, 3)
+    smaller = reusable_array(store, "out", (5, 3), np.float32)      # the last, smaller batch
+    assert smaller.shape == (5, 3) and np.shares_memory(smaller, first)
+    same = reusable_array(store, "out", (8, 3), np.float32)
+    assert same.shape == (8, 3) and np.shares_memory(same, first)
+    larger = reusable_array(store, "out", (12, 3), np.float32)
+    assert larger.shape == (12, 3) and not np.shares_memory(larger, first) and store["out"].shape == (12, 3)
+    # Another dtype with the same row shape keeps the row count seen so far.
+    other = reusable_array(store, "out", (4, 3), np.float64)
+    assert other.shape == (4, 3) and other.dtype == np.float64 and store["out"].shape == (12, 3)
+    # Another row shape starts afresh at the rows asked for.
+    wide = reusable_array(store, "out", (4, 7), np.float64)
+    assert wide.shape == (4, 7) and store["out"].shape == (4, 7)
+    assert reusable_array(store, "other", (2,), np.int64).shape == (2,) and set(store) == {"out", "other"}
+
+
+def test_a_constant_vector_is_built_again_only_when_a_longer_one_is_needed():
+    from digitnet.workspace import reusable_vector
+
+    store: dict = {}
+    built = []
+
+    def ones(n):
+        built.append(n)
+        return np.ones(n)
+
+    assert reusable_vector(store, "ones", 6, ones).shape == (6,)
+    assert reusable_vector(store, "ones", 4, ones).shape == (4,)
+    assert reusable_vector(store, "ones", 6, ones).shape == (6,)
+    assert built == [6]
+    assert reusable_vector(store, "ones", 9, ones).shape == (9,) and built == [6, 9]
+
+
+def test_a_pickled_layer_leaves_its_scratch_space_behind_and_trains_after_loading():
+    import pickle
+
+    rng = np.random.default_rng(0)
+    layer = Dropout(0.5, rng)
+    x = rng.random((64, 100)).astype(np.float32)
+    layer.forward(x, training=True)
+    layer.backward(np.ones_like(x))
+    restored = pickle.loads(pickle.dumps(layer))
+    assert restored._work == {}
+    assert all(getattr(restored, name) is None for name in restored._scratch if name != "_work")
+    assert len(pickle.dumps(layer)) < x.nbytes / 4                  # no work array travels
+    out = restored.forward(x, training=True)                        # rebuilt on the next step
+    assert out.shape == x.shape and np.all((out == 0) | (out == 2 * x))

@@ -349,3 +349,50 @@ def test_a_saved_state_of_the_wrong_shape_is_refused_on_the_next_step():
     message = r"^optimizer state velocity has shape \(2, 2\), its parameter \(3,\)$"
     with pytest.raises(ValueError, match=message):
         opt.step([np.ones(3)], [np.ones(3)])
+
+
+# --- the plan of pieces (foreach.py) ------------------------------------------------------------
+
+
+def _plan(sizes, decay, size, dtype=np.float64):
+    from digitnet.foreach import Pieces
+
+    params = [np.zeros(n, dtype) for n in sizes]
+    return Pieces(params, [np.zeros_like(p) for p in params], decay, size=size)
+
+
+def _layout(plan):
+    """Each piece as (decay, [(array, first, last), ...])."""
+    return [(piece.decay, list(piece.segments)) for piece in plan]
+
+
+def test_small_arrays_of_one_setting_share_a_piece_and_no_piece_mixes_settings():
+    """A network's W1, b1, W2, b2 with decay on the weights only: two pieces (weights, biases),
+    not four; a piece may be filled exactly, never overfilled, also after a full one."""
+    plan = _plan([6, 2, 3, 1], [True, False, True, False], size=10)
+    assert _layout(plan) == [(True, [(0, 0, 6), (2, 0, 3)]), (False, [(1, 0, 2), (3, 0, 1)])]
+    assert plan.size == 12 and plan.zeros().shape == (12,)
+    assert _layout(_plan([4, 6], [True, True], size=10)) == [(True, [(0, 0, 4), (1, 0, 6)])]
+    assert _layout(_plan([6, 6], [True, True], size=10)) == [(True, [(0, 0, 6)]), (True, [(1, 0, 6)])]
+    assert _layout(_plan([10, 3, 3], [True] * 3, size=10)) == [(True, [(0, 0, 10)]),
+                                                                 (True, [(1, 0, 3), (2, 0, 3)])]
+    assert _layout(_plan([25], [False], size=10)) == [(False, [(0, 0, 10)]), (False, [(0, 10, 20)]),
+                                                      (False, [(0, 20, 25)])]
+
+
+def test_state_vectors_are_in_the_parameters_precision_and_split_back_per_array():
+    plan = _plan([6, 2, 3], [True, False, True], size=4, dtype=np.float32)
+    assert plan.zeros().dtype == np.float32 and all(piece.scratch[0].dtype == np.float32 for piece in plan)
+    flat = np.arange(plan.size, dtype=np.float32)
+    parts = plan.split(flat)
+    # Decayed arrays first in the flat order, each in the given order: 0 and 2, then 1.
+    assert [p.tolist() for p in parts] == [[0, 1, 2, 3, 4, 5], [9, 10], [6, 7, 8]]
+    assert all(np.shares_memory(p, flat) for p in parts)
+
+
+def test_arrays_that_are_not_contiguous_are_refused():
+    from digitnet.foreach import Pieces
+
+    grid = np.zeros((4, 4))
+    with pytest.raises(ValueError, match=r"^optimizer parameters and gradients must be C-contiguous arrays$"):
+        Pieces([grid[:, ::2]], [np.zeros((4, 2))], [True])

@@ -73,6 +73,7 @@ class SoftmaxCrossEntropy:
         self._probs: np.ndarray | None = None
         self._labels: np.ndarray | None = None
         self._weights: np.ndarray | None = None
+        self._rows: np.ndarray | None = None      # 0 .. B-1, for picking each row's label
         self._buffers: dict[str, np.ndarray] = {}
 
     def forward(self, logits: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> float:
@@ -99,7 +100,7 @@ class SoftmaxCrossEntropy:
         np.exp(probs, out=probs)
         sums = probs.sum(axis=1, keepdims=True)                # (B, 1), s
         probs /= sums                                          # softmax
-        self._probs, self._labels, self._weights = probs, labels, weights
+        self._probs, self._labels, self._weights, self._rows = probs, labels, weights, rows
         losses = np.subtract(np.log(sums[:, 0]), target_shifted)   # (B,)
         if weights is not None:
             losses *= weights
@@ -117,8 +118,7 @@ class SoftmaxCrossEntropy:
         grad = self._probs
         if self.smoothing:
             grad -= self.smoothing / grad.shape[1]
-        rows = reusable_vector(self._buffers, "rows", len(self._labels), np.arange)
-        grad[rows, self._labels] -= 1 - self.smoothing
+        grad[self._rows, self._labels] -= 1 - self.smoothing
         grad /= len(self._labels)
         if self._weights is not None:
             grad *= self._weights.astype(grad.dtype, copy=False)[:, None]

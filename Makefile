@@ -8,7 +8,7 @@ BENCH_STAMP := $(VENV)/.bench-installed
 LINT_STAMP  := $(VENV)/.lint-installed
 MUTATION_STAMP := $(VENV)/.mutation-installed
 
-.PHONY: setup train seed test notebooks gradcheck lint bench bench-sklearn bench-web bench-sweep fuzz mutation serve clean
+.PHONY: setup train seed test notebooks gradcheck lint bench bench-sklearn bench-web bench-sweep fuzz mutation mutation-recheck serve clean
 
 setup: $(STAMP)
 
@@ -94,6 +94,13 @@ MUTATION_JOBS ?= $(shell nproc)
 mutation: $(MUTATION_STAMP)
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(foreach m,$(MUTANTS),'$(m)')
 	$(BIN)/python tools/mutation_score.py --min $(MUTATION_MIN) $(foreach m,$(MUTANTS),'$(m)')
+
+## after adding tests: rerun every mutant not yet detected (mutmut reruns a mutant by itself
+## only when its function's code changes), then print the score of all.
+mutation-recheck: $(MUTATION_STAMP)
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children $(MUTATION_JOBS) \
+		$$($(BIN)/python tools/mutation_score.py --undetected)
+	$(BIN)/python tools/mutation_score.py --min $(MUTATION_MIN)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache test-artifacts mutants

@@ -8,6 +8,7 @@ and exits 1 when the total score is below the threshold:
     python tools/mutation_score.py --min 90        # and fail below 90 %
     python tools/mutation_score.py --survivors     # and name every mutant not killed
     python tools/mutation_score.py 'digitnet.losses.*'   # only these mutants (mutmut's names)
+    python tools/mutation_score.py --undetected    # their names only, to rerun them
 
 A mutant counts as detected when a test failed (killed) or ran past its time
 limit (timeout: the mutant made the code loop or crawl, which a user notices).
@@ -80,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min", type=float, default=0.0, help="fail below this total score (percent)")
     parser.add_argument("--mutants", type=Path, default=Path("mutants"), help="mutmut's folder")
     parser.add_argument("--survivors", action="store_true", help="list every mutant not detected")
+    parser.add_argument("--undetected", action="store_true",
+                        help="print only the names of the mutants not detected, one a line (to rerun them)")
     args = parser.parse_args(argv)
 
     results = read_results(args.mutants, args.patterns)
@@ -87,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no mutmut results under {args.mutants}/ for {args.patterns or 'any mutant'}: "
               "run `make mutation` first", file=sys.stderr)
         return 2
+    if args.undetected:
+        # mutmut reruns a mutant only when its function changes or it is named: after new
+        # tests, name the survivors (`make mutation-recheck`).
+        print("\n".join(name for statuses in results.values() for name, status in sorted(statuses.items())
+                        if status not in DETECTED))
+        return 0
     print(format_table(results))
     if args.survivors:
         for statuses in results.values():

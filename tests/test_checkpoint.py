@@ -398,6 +398,7 @@ def test_hooks_without_state_are_skipped_and_new_hooks_resume_from_their_start(c
     trainer.hooks[1].count = 7
     path = save_checkpoint(checkpoint_file.with_name("hooks.npz"), trainer)
     assert load_checkpoint(path).meta["hooks"] == {"kept": {"count": 7}}
+    assert load_checkpoint(path).meta["state"]["epoch"] == 1          # saved as it stands, mid-run
     fresh, kept = _Counter("fresh", True), _Counter("kept", True)
     resumed = Trainer(config_for("adam"), tiny, [fresh, kept])
     from digitnet.checkpoint import restore
@@ -434,5 +435,6 @@ def test_an_epoch_split_by_a_stop_counts_its_time_before_and_after(tiny, tmp_pat
     assert 0 < load_checkpoint(path).meta["state"]["epoch_seconds"] < time.perf_counter() - started
     rewrite(path, lambda a, m: m["state"].__setitem__("epoch_seconds", 100.0))
     started = time.perf_counter()
-    result = train(config_for("adam", epochs=1), tiny, resume=load_checkpoint(path))
+    result = train(config_for("adam", epochs=1), tiny, saving(path, every=1), resume=load_checkpoint(path))
     assert 100.0 < result.history[0]["seconds"] < 100.0 + time.perf_counter() - started
+    assert load_checkpoint(path).meta["state"]["epoch_seconds"] == 0.0     # the next epoch starts at 0

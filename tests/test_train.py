@@ -582,5 +582,24 @@ def test_blas_threads_is_the_count_threadpoolctl_reports():
 
     counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
     assert counts and blas_threads() == max(counts)
-    with threadpool_limits(limits=1, user_api="blas"):
-        assert blas_threads() == 1
+    for threads in (1, 2):          # (make mutation runs with one BLAS thread, as OpenMP's count)
+        with threadpool_limits(limits=threads, user_api="blas"):
+            assert blas_threads() == threads
+
+
+@pytest.mark.parametrize("low, high, refused", [(0.0, 2.0, True), (-1.0, 0.5, True), (0.0, 1.0, False)])
+def test_adversarial_training_takes_features_in_zero_to_one_only(low, high, refused):
+    """FGSM clips its inputs to [0, 1]: features outside it on either side are refused with the
+    reason; features filling [0, 1] exactly are pixels, accepted."""
+    from digitnet.api import arrays_dataset
+
+    X = np.random.default_rng(0).uniform(low, high, (40, 5))
+    X[0, 0], X[1, 1] = low, high                       # the range's ends are in the data
+    data = arrays_dataset(X, np.arange(40) % 2)
+    if not refused:
+        assert train(_tiny_config(epochs=1, adversarial=0.1), data).history
+        return
+    with pytest.raises(ConfigError) as err:
+        train(_tiny_config(epochs=1, adversarial=0.1), data)
+    assert str(err.value) == ("adversarial (FGSM) training clips inputs to [0, 1]: it needs pixels, uint8 "
+                              "or floats in [0, 1], not standardised features")

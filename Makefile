@@ -8,7 +8,7 @@ BENCH_STAMP := $(VENV)/.bench-installed
 LINT_STAMP  := $(VENV)/.lint-installed
 MUTATION_STAMP := $(VENV)/.mutation-installed
 
-.PHONY: setup train seed test notebooks gradcheck lint bench bench-sklearn bench-web bench-sweep fuzz mutation mutation-recheck serve clean
+.PHONY: setup train seed test test-repeat notebooks gradcheck lint bench bench-sklearn bench-web bench-sweep fuzz mutation mutation-recheck serve clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,13 @@ notebooks: $(STAMP)
 ## every test
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## the whole suite REPEAT times in a row, stopping at the first failure: a flaky test shows only
+## now and then (issue 17 asks for 20 passes in a row). make test-repeat REPEAT=20
+REPEAT ?= 20
+test-repeat: $(STAMP)
+	@for i in $$(seq $(REPEAT)); do echo "run $$i of $(REPEAT)"; $(BIN)/python -m pytest -q || exit 1; done; \
+	echo "$(REPEAT) runs in a row passed"
 
 $(LINT_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[lint]'

@@ -6,6 +6,9 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from digitnet.errors import DataError
 from digitnet.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx, write_idx
@@ -124,12 +127,8 @@ def test_trailing_bytes_rejected(tmp_path, compress):
     assert "long.idx" in one_line(err)
 
 
-@pytest.mark.parametrize("compress", [False, True])
-@pytest.mark.parametrize("dims", [(0xFFFFFFFF, 28, 28), (60000, 60000, 60000), (3, 0xFFFFFF, 0xFFFF)])
-def test_absurd_header_allocates_nothing(tmp_path, compress, dims):
-    body = struct.pack(">IIII", IMAGES_MAGIC, *dims) + b"\x00" * 1000
-    path = tmp_path / "huge.idx"
-    path.write_bytes(gzip.compress(body) if compress else body)
+def refused_with_peak_memory(path):
+    """read_idx(path)'s one-line DataError and the most memory (bytes) Python held meanwhile."""
     tracemalloc.start()
     try:
         with pytest.raises(DataError) as err:
@@ -137,7 +136,17 @@ def test_absurd_header_allocates_nothing(tmp_path, compress, dims):
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert "huge.idx" in one_line(err)
+    return one_line(err), peak
+
+
+@pytest.mark.parametrize("compress", [False, True])
+@pytest.mark.parametrize("dims", [(0xFFFFFFFF, 28, 28), (60000, 60000, 60000), (3, 0xFFFFFF, 0xFFFF)])
+def test_absurd_header_allocates_nothing(tmp_path, compress, dims):
+    body = struct.pack(">IIII", IMAGES_MAGIC, *dims) + b"\x00" * 1000
+    path = tmp_path / "huge.idx"
+    path.write_bytes(gzip.compress(body) if compress else body)
+    err, peak = refused_with_peak_memory(path)
+    assert "huge.idx" in err
     assert peak < 10 * 1024**2, f"allocated {peak} bytes for a bogus header"
 
 
@@ -146,14 +155,8 @@ def test_plausible_but_lying_gzip_header_reads_only_what_is_there(tmp_path):
     body = struct.pack(">IIII", IMAGES_MAGIC, 2_000_000, 28, 28) + b"\x00" * 1024
     path = tmp_path / "liar.gz"
     path.write_bytes(gzip.compress(body))
-    tracemalloc.start()
-    try:
-        with pytest.raises(DataError, match="truncated"):
-            read_idx(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 10 * 1024**2
+    err, peak = refused_with_peak_memory(path)
+    assert "truncated" in err and peak < 10 * 1024**2
 
 
 @pytest.mark.parametrize("layers", [2, 3])
@@ -209,6 +212,56 @@ def test_multi_byte_types_are_big_endian_on_disk(tmp_path, code, fmt, values):
     content = read_idx(by_hand)                                     # what we read is the format
     assert content.magic == (code << 8) | 2
     np.testing.assert_array_equal(content.data, array)
+
+
+# Any array of any IDX type, given in the machine's own byte order as callers pass it, against
+# bytes built by hand (struct, big-endian) from its values: the law behind the six cases above.
+FORMATS = {0x08: ("B", np.uint8), 0x09: ("b", np.int8), 0x0B: ("h", np.int16), 0x0C: ("i", np.int32),
+           0x0D: ("f", np.float32), 0x0E: ("d", np.float64)}
+
+
+@st.composite
+def idx_arrays(draw):
+    code = draw(st.sampled_from(sorted(FORMATS)))
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
+    dtype = np.dtype(FORMATS[code][1])
+    elements = (hnp.from_dtype(dtype, allow_nan=False) if dtype.kind == "f" else hnp.from_dtype(dtype))
+    return code, draw(hnp.arrays(dtype, shape, elements=elements))
+
+
+@settings(max_examples=150, derandomize=True, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=idx_arrays(), compress=st.booleans())
+def test_any_array_is_written_and_read_as_hand_built_big_endian_bytes(tmp_path, case, compress):
+    code, array = case
+    fmt = FORMATS[code][0]
+    expected = (struct.pack(">BBBB", 0, 0, code, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+                + struct.pack(f">{array.size}{fmt}", *array.ravel().tolist()))
+    written = tmp_path / "written.idx"
+    write_idx(written, array, compress=compress)
+    on_disk = written.read_bytes()
+    assert (gzip.decompress(on_disk) if compress else on_disk) == expected
+    by_hand = tmp_path / ("by-hand.idx.gz" if compress else "by-hand.idx")
+    by_hand.write_bytes(gzip.compress(expected) if compress else expected)
+    content = read_idx(by_hand)
+    assert content.magic == (code << 8) | array.ndim and content.data.dtype == array.dtype
+    np.testing.assert_array_equal(content.data, array)
+
+
+def test_a_gzip_file_with_a_huge_tail_is_refused_without_unpacking_the_tail(tmp_path):
+    """After the data only one more byte is read: a valid file followed by 64 MiB of zeros
+    (64 KiB compressed, a small 'decompression bomb') is refused without holding the tail in memory."""
+    labels = np.arange(10, dtype=np.uint8)
+    body = struct.pack(">HBBI", 0, 0x08, 1, 10) + labels.tobytes()
+    path = tmp_path / "labels.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(body)
+        zeros = bytes(1 << 20)
+        for _ in range(64):
+            f.write(zeros)
+    assert path.stat().st_size < 1 << 20
+    err, peak = refused_with_peak_memory(path)
+    assert "extra bytes after the 10 data bytes" in err and peak < 8 << 20, f"peak {peak:,} bytes"
 
 
 @pytest.mark.parametrize("magic", [0x01000803, 0x00010803, 0x00000903, 0x00000802])

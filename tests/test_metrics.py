@@ -97,7 +97,7 @@ def test_wilson_interval_never_leaves_zero_to_one():
 # --- aggregates checked where they differ, against an independent computation (issue 17) ---------
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)   # the same cases every run: no flakes
 @given(st.integers(2, 8).flatmap(lambda k: st.tuples(
     st.just(k), st.lists(st.tuples(st.integers(0, k - 1), st.integers(0, k - 1)), min_size=1, max_size=60))))
 def test_macro_f1_and_per_class_scores_agree_with_scikit_learn(case):

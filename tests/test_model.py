@@ -128,3 +128,47 @@ def test_inputs_are_checked_and_answers_come_in_the_network_s_precision():
             with pytest.raises(InputError) as err:
                 method(x)
             assert str(err.value) == "X holds values too large for float32 (largest magnitude 1e+300)"
+
+
+def _forward_spy(net):
+    """Record the rows and dtype of every forward pass ``net`` makes."""
+    calls, forward = [], net.forward
+
+    def spy(x, *args, **kwargs):
+        calls.append((len(x), x.dtype))
+        return forward(x, *args, **kwargs)
+
+    net.forward = spy
+    return calls
+
+
+def test_batch_size_bounds_every_forward_pass_of_logits_and_predict_proba():
+    """``batch_size`` is the documented bound on the memory used: no forward pass sees more rows,
+    and each row goes through exactly once (a step other than ``batch_size`` recomputes rows)."""
+    net = build_mlp(Architecture(hidden=(3,)), np.random.default_rng(0))
+    X = np.random.default_rng(1).integers(0, 256, (10, 784), dtype=np.uint8)
+    calls = _forward_spy(net)
+    net.logits(X, batch_size=4)
+    assert [rows for rows, _ in calls] == [4, 4, 2]
+    calls.clear()
+    net.predict_proba(X, batch_size=3)
+    assert [rows for rows, _ in calls] == [3, 3, 3, 1]
+    calls.clear()
+    for answer in (net.predict_proba, net.logits, net.predict):      # the default, 4096 rows
+        calls.clear()
+        answer(np.zeros((5000, 784), np.uint8))
+        assert [rows for rows, _ in calls] == [4096, 904]
+    assert all(dtype == np.float32 for _, dtype in calls)
+
+
+def test_evaluation_runs_in_the_network_s_precision_chunk_by_chunk():
+    """loss_and_accuracy feeds uint8 pixels to a float32 network as float32 (not float64, which
+    doubles the memory and time), in chunks of ``batch_size`` rows."""
+    from digitnet.metrics import loss_and_accuracy
+
+    for dtype in (np.float32, np.float64):
+        net = build_mlp(Architecture(hidden=(3,)), np.random.default_rng(0), dtype)
+        calls = _forward_spy(net)
+        X = np.random.default_rng(1).integers(0, 256, (7, 784), dtype=np.uint8)
+        loss_and_accuracy(net, X, np.arange(7) % 10, batch_size=3)
+        assert calls == [(3, dtype), (3, dtype), (1, dtype)]

@@ -96,7 +96,7 @@ def test_a_range_has_no_grid():
         Space({}, {"lr": Range(1e-4, 1e-2, log=True)}).grid()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)   # the same cases every run: no flakes
 @given(
     low=st.floats(1e-6, 10), factor=st.floats(1.01, 1e4), log=st.booleans(), seed=st.integers(0, 2**32 - 1)
 )

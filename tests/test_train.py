@@ -357,6 +357,47 @@ def test_warm_up_climbs_to_the_peak_then_follows_the_cosine(ten_steps_an_epoch, 
     assert history == [steps[10 * e - 1] for e in range(1, 7)]
 
 
+class StepsTaken(Hook):
+    """Each step's move of the weights and the gradient it followed (float64 copies)."""
+
+    def __init__(self):
+        self.moves, self.grads = [], []
+
+    def on_train_begin(self, trainer):
+        compute = trainer.compute
+
+        def spy(model, loss_fn, x, y, weights=None):
+            self.before = [p.copy() for p in model.parameters()]
+            result = compute(model, loss_fn, x, y, weights)
+            self.grads.append([g.copy() for g in model.gradients()])
+            return result
+
+        trainer.compute = spy
+
+    def on_step_end(self, trainer, loss):
+        self.moves.append([p - b for p, b in zip(trainer.model.parameters(), self.before)])
+
+
+@pytest.mark.parametrize("schedule, warmup_epochs, expected", [
+    ("step", 0.0, lambda k: 0.1 * 0.1 ** (k // 20)),
+    ("cosine", 1.5, lambda k: cosine_by_hand(k, 0.1, 60, 15)),
+])
+def test_the_weights_move_by_the_schedule_s_rate_times_the_gradient(ten_steps_an_epoch, schedule,
+                                                                    warmup_epochs, expected):
+    """Not the rate the optimizer holds but the one it used: plain SGD moves every weight by
+    -rate_k x gradient at step k, so an optimizer that kept its first rate fails here."""
+    config = TrainConfig(dataset="arrays", hidden=(4,), epochs=6, batch_size=10, optimizer="sgd", lr=0.1,
+                         schedule=schedule, warmup_epochs=warmup_epochs, validation_size=0, patience=None,
+                         dtype="float64", seed=0)
+    steps = StepsTaken()
+    train(config, ten_steps_an_epoch, [steps])
+    assert len(steps.moves) == 60
+    for k, (moves, grads) in enumerate(zip(steps.moves, steps.grads)):
+        for move, grad in zip(moves, grads):
+            np.testing.assert_allclose(move, -expected(k) * grad, rtol=1e-9, atol=1e-15,
+                                       err_msg=f"step {k}")
+
+
 class BatchSpy(Hook):
     """The examples each step trained on, read from the batches themselves (feature 0 = row number)."""
 
@@ -376,13 +417,13 @@ class BatchSpy(Hook):
         self.epochs.append([])
 
 
-def batches_seen(seed, epochs=3):
+def batches_seen(seed, epochs=3, batch_size=16):
     from digitnet.api import arrays_dataset
 
     rows = np.column_stack([np.arange(100.0), np.random.default_rng(9).random(100)])   # (100, 2)
     data = arrays_dataset(rows, np.arange(100) % 3)
     spy = BatchSpy()
-    train(TrainConfig(dataset="arrays", hidden=(4,), epochs=epochs, batch_size=16, optimizer="sgd",
+    train(TrainConfig(dataset="arrays", hidden=(4,), epochs=epochs, batch_size=batch_size, optimizer="sgd",
                       lr=1e-3, schedule="constant", validation_size=0, patience=None, dtype="float64",
                       seed=seed), data, [spy])
     return spy.epochs
@@ -399,6 +440,16 @@ def test_batches_are_shuffled_afresh_each_epoch_by_the_seed():
     again, other = batches_seen(seed=0), batches_seen(seed=1)
     assert all(np.array_equal(a, b) for a, b in zip(orders, map(np.concatenate, again)))
     assert not any(np.array_equal(a, b) for a, b in zip(orders, map(np.concatenate, other)))
+
+
+def test_an_epoch_of_one_batch_takes_the_rows_in_stored_order():
+    """Full-batch training needs no shuffle: the gradient is the same sum, and not drawing a
+    permutation leaves the generator (dropout masks) and the memory (no copy of the set) alone."""
+    for batch_size in (100, 128):
+        epochs = batches_seen(seed=0, batch_size=batch_size)
+        assert len(epochs) == 3
+        for batches in epochs:
+            assert len(batches) == 1 and np.array_equal(batches[0], np.arange(100))
 
 
 def _tiny_config(**overrides):

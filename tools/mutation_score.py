@@ -2,10 +2,10 @@
 
 mutmut keeps one result per mutant in ``mutants/<source path>.meta`` (JSON, the
 test run's exit code by mutant name). This reads those files, prints a table
-and exits 1 when the total score is below the threshold:
+and exits 1 when any module's score, or the total, is below the threshold:
 
     python tools/mutation_score.py                 # print only
-    python tools/mutation_score.py --min 90        # and fail below 90 %
+    python tools/mutation_score.py --min 90        # and fail when a module is below 90 %
     python tools/mutation_score.py --survivors     # and name every mutant not killed
     python tools/mutation_score.py 'digitnet.losses.*'   # only these mutants (mutmut's names)
     python tools/mutation_score.py --undetected    # their names only, to rerun them
@@ -78,7 +78,8 @@ def _row(name: str, counts: Counter) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("patterns", nargs="*", help="mutant names or glob patterns, as for `mutmut run`")
-    parser.add_argument("--min", type=float, default=0.0, help="fail below this total score (percent)")
+    parser.add_argument("--min", type=float, default=0.0,
+                        help="fail when any module or the total scores below this (percent)")
     parser.add_argument("--mutants", type=Path, default=Path("mutants"), help="mutmut's folder")
     parser.add_argument("--survivors", action="store_true", help="list every mutant not detected")
     parser.add_argument("--undetected", action="store_true",
@@ -102,9 +103,12 @@ def main(argv: list[str] | None = None) -> int:
             for name, status in sorted(statuses.items()):
                 if status not in DETECTED:
                     print(f"  {status:<12} {name}")
-    total = score(tally({k: v for statuses in results.values() for k, v in statuses.items()}))
-    if total < args.min:
-        print(f"mutation score {total:.1f}% is below {args.min:g}%", file=sys.stderr)
+    # The bar holds for every module, not only the total: a strong module must not hide a weak one.
+    scores = {source: score(tally(statuses)) for source, statuses in results.items()}
+    scores["total"] = score(tally({k: v for statuses in results.values() for k, v in statuses.items()}))
+    below = [f"{name} {value:.1f}%" for name, value in scores.items() if value < args.min]
+    if below:
+        print(f"mutation score below {args.min:g}%: {', '.join(below)}", file=sys.stderr)
         return 1
     return 0
 

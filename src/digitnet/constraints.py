@@ -23,6 +23,7 @@ def apply_max_norm(W: np.ndarray, limit: float) -> None:
     array([1.   , 0.141])
     """
     norms = np.sqrt(np.einsum("ij,ij->j", W, W))            # (fan_out,), no W*W temporary
-    # Units under the cap get a factor of exactly 1; tiny norms cannot divide by 0.
+    # Units under the cap get a factor of exactly 1; tiny norms cannot divide by 0. The
+    # factors come out in W's dtype (NumPy keeps float32 against a Python float).
     factors = np.minimum(1.0, limit / np.maximum(norms, np.finfo(W.dtype).tiny))
-    W *= factors.astype(W.dtype, copy=False)
+    W *= factors

@@ -12,39 +12,46 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 
-# Writes in progress, and interruptions that arrived during them. A Ctrl-C raised inside a
-# library's writer (zipfile, inside np.savez) can make its clean-up raise another error that
-# hides the KeyboardInterrupt; so a quit-at-once request waits for the write to finish.
+# Writes in progress in the main thread, and the interruption that arrived during one. Signal
+# handlers run in the main thread, so only its writes can be cut by a KeyboardInterrupt; one
+# raised inside a library's writer (zipfile inside np.savez, Optuna's journal lock) can make the
+# library's clean-up raise another error that hides it. So a quit-at-once waits for the write.
 _writes_open = 0
-_interrupted_while_writing = False
+_held: KeyboardInterrupt | None = None
 
 
-def interrupt_when_written() -> None:
-    """Raise KeyboardInterrupt now, or, while a file is being written, as soon as it is.
+def interrupt_when_written(reason: str = "") -> None:
+    """Raise KeyboardInterrupt(reason) now, or, while a file is being written, as soon as it is.
 
-    Called from a signal handler (:class:`digitnet.stop_signals.StopRequests`)
-    for "quit at once": the file being written still ends up whole.
+    Called from a signal handler (:class:`digitnet.stop_signals.StopRequests`, a
+    sweep's Ctrl-C and SIGTERM) to quit at once: the file being written still ends up whole.
     """
-    global _interrupted_while_writing
-    if _writes_open:
-        _interrupted_while_writing = True
-    else:
-        raise KeyboardInterrupt
+    global _held
+    stop = KeyboardInterrupt(reason) if reason else KeyboardInterrupt()
+    if not _writes_open:
+        raise stop
+    _held = _held or stop
 
 
 @contextlib.contextmanager
-def _one_write():
-    global _writes_open, _interrupted_while_writing
+def uninterrupted():
+    """A block that writes files (ours, or a library's such as Optuna's journal): an interrupt
+    from :func:`interrupt_when_written` that arrives inside it is raised when it ends."""
+    global _writes_open, _held
+    if threading.current_thread() is not threading.main_thread():
+        yield        # no signal handler runs in this thread: nothing can cut its writes
+        return
     _writes_open += 1
     try:
         yield
     finally:
         _writes_open -= 1
-        if not _writes_open and _interrupted_while_writing:
-            _interrupted_while_writing = False
-            raise KeyboardInterrupt
+        if not _writes_open and _held is not None:
+            stop, _held = _held, None
+            raise stop
 
 
 def _default_mode() -> int:
@@ -65,7 +72,7 @@ def atomic_open(path: str | Path, mode: str = "wb"):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _one_write():
+    with uninterrupted():
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, mode) as f:

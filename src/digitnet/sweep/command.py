@@ -22,7 +22,7 @@ from pathlib import Path
 from .. import __version__
 from ..config import PRESETS, TrainConfig, preset
 from ..errors import ConfigError
-from ..fileio import atomic_open, write_json
+from ..fileio import atomic_open, interrupt_when_written, write_json
 from .engine import check_scheduler_address, executor, require_dask, run_trials
 from .results import RESULTS, read_records
 from .searches import TPESearch, grid_search, random_search, require_optuna
@@ -296,7 +296,7 @@ def _run(out: Path, definition: dict, args: argparse.Namespace) -> int:
             print(_record_line(record, finished[0], total), flush=True)
 
         try:
-            with sigterm_as_interrupt():
+            with signals_as_interrupts():
                 run_trials(search, place, out / RESULTS, known, show)
         except KeyboardInterrupt as stop:
             place.cancel()
@@ -315,21 +315,24 @@ def _run(out: Path, definition: dict, args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def sigterm_as_interrupt():
-    """SIGTERM (a cluster's job scheduler, ``timeout``, ``kill``) stops a sweep as Ctrl-C does."""
+def signals_as_interrupts():
+    """Ctrl-C and SIGTERM (a cluster's job scheduler, ``timeout``, ``kill``) stop a sweep alike:
+    KeyboardInterrupt, held while a file is written (the results, Optuna's journal) so that it
+    ends up whole, with "SIGTERM" in its message for the exit status."""
 
     def interrupt(signum, frame):
-        raise KeyboardInterrupt("SIGTERM")
+        interrupt_when_written("SIGTERM" if signum == signal.SIGTERM else "")
 
     try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
+        previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _describe(definition: dict) -> str:

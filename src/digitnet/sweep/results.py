@@ -13,6 +13,8 @@ import json
 import os
 from pathlib import Path
 
+from ..fileio import uninterrupted
+
 RESULTS = "results.jsonl"
 
 
@@ -21,7 +23,7 @@ def append_record(path: str | Path, record: dict) -> None:
     line = json.dumps(record, sort_keys=True) + "\n"
     if _ends_mid_line(path):  # a write cut short: start on a line of our own, or both are lost
         line = "\n" + line
-    with open(path, "a", encoding="utf-8") as f:
+    with uninterrupted(), open(path, "a", encoding="utf-8") as f:   # Ctrl-C waits for the line
         f.write(line)
         f.flush()
         os.fsync(f.fileno())

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
+from ..fileio import uninterrupted
 from .space import Space, as_json
 
 JOURNAL = "optuna.journal"
@@ -87,10 +88,13 @@ class TPESearch:
         from optuna.storages.journal import JournalFileBackend
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        storage = JournalStorage(JournalFileBackend(str(folder / JOURNAL)))
-        self.study = optuna.create_study(
-            storage=storage, study_name=STUDY, direction="maximize", load_if_exists=True
-        )
+        # Every call into the study below writes or locks the journal: a Ctrl-C inside Optuna's
+        # lock release made it raise FileNotFoundError instead (uninterrupted: held until done).
+        with uninterrupted():
+            storage = JournalStorage(JournalFileBackend(str(folder / JOURNAL)))
+            self.study = optuna.create_study(
+                storage=storage, study_name=STUDY, direction="maximize", load_if_exists=True
+            )
         # Seeded by the sweep and by how far the study got: a resumed sweep must not draw its first
         # (random start-up) suggestions again.
         start = int(np.random.SeedSequence([seed, len(self.study.trials)]).generate_state(1)[0])
@@ -99,10 +103,11 @@ class TPESearch:
         self.waiting: dict[str, list] = {}  # spec id -> [(optuna trial, its spec ids)...]
         self.values: dict[int, dict] = {}  # optuna trial number -> {spec id: record}
         running = optuna.trial.TrialState.RUNNING
-        for stale in self.study.get_trials(deepcopy=False, states=(running,)):
-            self.study.tell(stale.number, state=optuna.trial.TrialState.FAIL)
-            if stale.params:  # (asked but interrupted before any suggestion: nothing to ask again)
-                self.study.enqueue_trial(stale.params, user_attrs={"retry_of": stale.number})
+        with uninterrupted():
+            for stale in self.study.get_trials(deepcopy=False, states=(running,)):
+                self.study.tell(stale.number, state=optuna.trial.TrialState.FAIL)
+                if stale.params:  # (asked but interrupted before any suggestion: nothing to ask again)
+                    self.study.enqueue_trial(stale.params, user_attrs={"retry_of": stale.number})
 
     @property
     def total(self) -> int:
@@ -117,7 +122,8 @@ class TPESearch:
         import optuna
 
         states = optuna.trial.TrialState
-        trials = self.study.get_trials(deepcopy=False)
+        with uninterrupted():
+            trials = self.study.get_trials(deepcopy=False)
         retried = {t.user_attrs.get("retry_of") for t in trials}
         return sum(
             t.state in (states.COMPLETE, states.RUNNING)
@@ -128,8 +134,9 @@ class TPESearch:
     def ask(self, n: int) -> list[dict]:
         specs: list[dict] = []
         while len(specs) < n and self._used() < self.total_configurations:
-            trial = self.study.ask()
-            params = as_json(self.space.suggest(trial))
+            with uninterrupted():
+                trial = self.study.ask()
+                params = as_json(self.space.suggest(trial))
             batch = [self.make(params, seed) for seed in self.space.seeds]
             ids = tuple(spec["id"] for spec in batch)
             for spec in batch:  # TPE may suggest a configuration again: both Optuna trials wait for it
@@ -146,7 +153,8 @@ class TPESearch:
             seen[record["id"]] = record
             if len(seen) < len(ids):
                 continue
-            if all(r["status"] == "ok" and r.get("val_accuracy") is not None for r in seen.values()):
-                self.study.tell(trial, float(np.mean([r["val_accuracy"] for r in seen.values()])))
-            else:
-                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            with uninterrupted():
+                if all(r["status"] == "ok" and r.get("val_accuracy") is not None for r in seen.values()):
+                    self.study.tell(trial, float(np.mean([r["val_accuracy"] for r in seen.values()])))
+                else:
+                    self.study.tell(trial, state=optuna.trial.TrialState.FAIL)

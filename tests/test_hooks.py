@@ -161,3 +161,199 @@ def test_early_stopping_reads_state_saved_before_it_could_watch_other_figures():
     again = EarlyStopping(3)
     again.load_state_dict(scalars, arrays)
     assert again.best_value == 0.25 and np.array_equal(again.best_params[0], np.ones(2))
+
+
+# --- the standard hooks as a run uses them: which, with what, and what each says (issue 17) ----
+
+def _arrays(n=100, validation=0, seed=0):
+    from digitnet.api import arrays_dataset
+
+    rng = np.random.default_rng(seed)
+    return arrays_dataset(rng.normal(size=(n, 4)), rng.integers(0, 3, n), validation_size=validation)
+
+
+def _config(**overrides):
+    return dataclasses.replace(TrainConfig(dataset="arrays", hidden=(4,), epochs=2, batch_size=10,
+                                           optimizer="sgd", lr=0.1, validation_size=0, patience=None,
+                                           seed=0), **overrides)
+
+
+def test_standard_hooks_follow_the_configuration():
+    from digitnet.hooks import CostLog, DivergenceCheck, EarlyStopping, EpochLog, MaxNorm, standard_hooks
+
+    def log(line):
+        pass
+
+    with_val, without_val = _arrays(120, validation=20), _arrays(100)       # 100 training rows each
+
+    def kinds(config, data, log=log):
+        return [type(h) for h in standard_hooks(config, data, log)]
+
+    hooks = standard_hooks(_config(patience=3, max_norm=2.5, log_every=4), with_val, log)
+    assert [type(h) for h in hooks] == [DivergenceCheck, MaxNorm, EarlyStopping, EpochLog]
+    assert hooks[1].limit == 2.5 and hooks[2].patience == 3 and hooks[2].log is log
+    assert hooks[3].log is log and hooks[3].every == 4
+    assert kinds(_config(patience=3), without_val) == [DivergenceCheck, EpochLog]   # nothing to watch
+    assert kinds(_config(patience=None), with_val) == [DivergenceCheck, EpochLog]
+    assert kinds(_config(), without_val, log=None) == [DivergenceCheck]               # nothing to say
+    for full_batch in (0, 100, 500):                    # one step an epoch: the seed recipe's cost log
+        hooks = standard_hooks(_config(batch_size=full_batch, log_every=7), without_val, log)
+        assert [type(h) for h in hooks] == [DivergenceCheck, CostLog]
+        assert hooks[1].log is log and hooks[1].every == 7
+    assert kinds(_config(batch_size=99), without_val) == [DivergenceCheck, EpochLog]
+    assert kinds(_config(batch_size=0), without_val, log=None) == [DivergenceCheck, CostLog]
+
+
+def _figures(record):
+    line = f"  train acc {record['train_accuracy']:.4f}"
+    if record["val_accuracy"] is not None:
+        line += f"  val loss {record['val_loss']:.4f}  val acc {record['val_accuracy']:.4f}"
+    return line + f"  ({record['seconds']:.2f}s)"
+
+
+@pytest.mark.parametrize("validation", [0, 20])
+def test_the_epoch_log_says_every_nth_epoch_and_the_last(validation):
+    lines = []
+    result = train(_config(epochs=7, log_every=3), _arrays(120 - (validation == 0) * 20, validation),
+                   log=lines.append)
+    shown = [result.history[e - 1] for e in (1, 4, 7)]
+    assert lines == [f"epoch {r['epoch']:>3}/7  loss {r['train_loss']:.4f}" + _figures(r) for r in shown]
+    assert ("val acc" in lines[0]) == bool(validation)
+
+
+def test_the_cost_log_says_every_nth_iteration_and_the_cost_after_the_last():
+    """Full batch (the seed recipe): "Cost after iteration N", N counted from 0 before each
+    update, and one more forward pass for the cost after the last update."""
+    from digitnet.inputs import to_float
+
+    data, lines = _arrays(), []
+    result = train(_config(batch_size=0, epochs=5, log_every=2, dtype="float64"), data, log=lines.append)
+    logged = [result.history[e - 1] for e in (1, 3, 5)]
+    logits = result.model.logits(to_float(data.x_train, np.float64)).astype(np.float64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    cost = float(-log_p[np.arange(len(data.y_train)), data.y_train].mean())   # by hand, not by the hook
+    assert result.final_train_loss == pytest.approx(cost, rel=1e-9)
+    assert lines == [f"Cost after iteration {r['epoch'] - 1}: {r['train_loss']:.6f}" + _figures(r)
+                     for r in logged] + [f"Cost after iteration 5: {cost:.6f}"]
+
+
+def _fake_trainer(hooks=(), lr=0.1, optimizer_lr=0.05, epoch=2, step=7):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(hooks=list(hooks), config=SimpleNamespace(lr=lr, epochs=5),
+                           optimizer=SimpleNamespace(lr=optimizer_lr),
+                           state=SimpleNamespace(epoch=epoch, step=step, stop=False, history=[]),
+                           model=SimpleNamespace(parameters=lambda: [np.array([1.0, np.nan])]))
+
+
+def test_divergence_is_said_with_where_the_rate_and_what_to_try(tmp_path):
+    from digitnet.errors import TrainingDiverged
+    from digitnet.hooks import Checkpointing, DivergenceCheck
+
+    with pytest.raises(TrainingDiverged) as err:
+        DivergenceCheck().on_step_end(_fake_trainer(), float("nan"))
+    assert str(err.value) == ("loss became nan at epoch 2, step 7 (learning rate 0.05); "
+                              "try a lower learning rate, e.g. --lr 0.01")
+    with pytest.raises(TrainingDiverged) as err:
+        saving = _fake_trainer([Checkpointing(tmp_path / "c.npz")], lr=3.0)
+        DivergenceCheck().on_step_end(saving, float("inf"))
+    assert str(err.value) == ("loss became inf at epoch 2, step 7 (learning rate 0.05) (the last good "
+                              "checkpoint is kept); try a lower learning rate, e.g. --lr 0.3")
+    with pytest.raises(TrainingDiverged) as err:
+        DivergenceCheck().on_epoch_end(_fake_trainer(), {"epoch": 3})
+    assert str(err.value) == "weights became NaN or infinite in epoch 3; try a lower learning rate (now 0.1)"
+    with pytest.raises(TrainingDiverged) as err:
+        Checkpointing(tmp_path / "c.npz").on_interrupt(_fake_trainer())
+    assert str(err.value) == ("weights became NaN or infinite; not overwriting the last good checkpoint; "
+                              "try a lower learning rate (now 0.1)")
+    assert not (tmp_path / "c.npz").exists()
+
+
+@pytest.mark.parametrize("monitor, values, restore, line", [
+    ("val_loss", [1.0, 0.9, 0.95, 0.92], True, "early stop: validation loss has not improved for 2 epochs; "
+                                                "restoring epoch 2"),
+    ("train_loss", [1.0, 0.9, 0.95, 0.92], False, "early stop: training loss has not improved for 2 epochs"),
+    ("val_accuracy", [0.5, 0.7, 0.6, 0.6], True, "early stop: validation accuracy has not improved for 2 "
+                                                 "epochs; restoring epoch 2"),
+    ("train_accuracy", [0.5, 0.4, 0.45], False, "early stop: training accuracy has not improved for 2 "
+                                                "epochs"),
+])
+def test_early_stopping_says_what_it_watched_and_which_epoch_it_restores(monitor, values, restore, line):
+    from digitnet.hooks import EarlyStopping
+
+    lines = []
+    loop, hook = FakeLoop(), EarlyStopping(2, lines.append, monitor=monitor, restore_best=restore)
+    loop.feed(hook, values, monitor)
+    assert lines == [line] and loop.result.stopped_early
+
+
+def test_early_stopping_before_any_epoch_and_after_state_without_weights():
+    from digitnet.hooks import EarlyStopping
+
+    hook = EarlyStopping(2)
+    assert hook.state_dict() == ({"best": None, "best_epoch": 0, "waited": 0}, {})
+    with pytest.raises(ValueError) as err:
+        EarlyStopping(1, monitor="val_f1")
+    assert str(err.value) == ("cannot monitor 'val_f1': use val_loss, train_loss, val_accuracy "
+                              "or train_accuracy")
+    # A checkpoint's state without the best weights (restore_best was off when it was saved):
+    # training ends without restoring anything, and without failing.
+    loop = FakeLoop()
+    loop.state.history = [{}] * 5
+    hook.load_state_dict({"best": 0.3, "best_epoch": 2, "waited": 1}, {})
+    hook.on_train_end(loop)
+    assert loop.weight[0] == 0 and loop.result.best_epoch == 2
+
+
+@pytest.mark.parametrize("every, stop_after, saved", [
+    (2, None, [2, 4, 5]),          # every 2 epochs and the last
+    (2, 3, [2, 3]),                # and the epoch training stops early after
+    (10, None, [5]),
+    (None, None, []),              # only when interrupted
+])
+def test_checkpoints_are_written_every_n_epochs_at_the_last_and_at_an_early_stop(
+        tmp_path, monkeypatch, every, stop_after, saved):
+    import digitnet.hooks as hooks_module
+    from digitnet.hooks import Checkpointing
+
+    written, save = [], hooks_module.save_checkpoint
+
+    def recording_save(path, trainer, after_epoch):
+        written.append((trainer.state.epoch, after_epoch))
+        return save(path, trainer, after_epoch)
+
+    class StopAfter(Hook):
+        def on_epoch_end(self, trainer, record):
+            trainer.state.stop = record["epoch"] == stop_after
+
+    monkeypatch.setattr(hooks_module, "save_checkpoint", recording_save)
+    checkpointing = Checkpointing(tmp_path / "c.npz", every)
+    assert checkpointing.saved is None
+    train(_config(epochs=5), _arrays(), [StopAfter(), checkpointing])
+    assert written == [(epoch, True) for epoch in saved]
+    assert checkpointing.saved == (str(tmp_path / "c.npz") if saved else None)
+
+
+def test_the_progress_bar_shows_each_epoch_s_steps_loss_and_accuracy_then_goes(capsys):
+    from digitnet.hooks import ProgressBar
+
+    bar = ProgressBar()
+    result = train(_config(epochs=2), _arrays(), [bar])
+    shown = capsys.readouterr().err
+    assert "epoch 1/2" in shown and "epoch 2/2" in shown and "10/10" in shown
+    last = result.history[-1]
+    assert f"acc={last['train_accuracy']:.4f}" in shown          # the epoch's running accuracy at its end
+    assert "loss=" in shown and "\n" not in shown                  # the bars leave no line behind
+    assert bar.bar.disable                                         # closed
+
+
+def test_the_progress_bar_is_closed_when_training_is_interrupted(capsys):
+    from digitnet.hooks import ProgressBar
+
+    bar, polls = ProgressBar(), iter(range(1, 100))
+    with pytest.raises(TrainingInterrupted):
+        train(_config(epochs=2), _arrays(), [bar, StopOnRequest(lambda: next(polls) == 3)])
+    shown = capsys.readouterr().err
+    assert bar.bar.disable and bar.bar.n == 3                      # closed, three steps in
+    assert "epoch 1/2" in shown and "\n" not in shown and shown.endswith("\r")   # and wiped away

@@ -171,8 +171,10 @@ def test_full_batch_training_uses_slices_and_matches_one_pass(mnist_small, monke
         np.testing.assert_allclose(s, w, rtol=1e-9, atol=1e-12)
 
 
-def test_adversarial_gradient_is_the_mean_of_clean_and_fgsm_gradients(mnist_small):
-    """The FGSM step, worked by hand in float64 and compared with the training loop's."""
+@pytest.mark.parametrize("weighted", [False, True])
+def test_adversarial_gradient_is_the_mean_of_clean_and_fgsm_gradients(mnist_small, weighted):
+    """The FGSM step, worked by hand in float64 and compared with the training loop's: both
+    passes weighted by the sample weights, the clean pass's loss and count reported."""
     from digitnet.inputs import to_float
     from digitnet.losses import SoftmaxCrossEntropy
     from digitnet.model import Architecture, build_mlp
@@ -181,20 +183,25 @@ def test_adversarial_gradient_is_the_mean_of_clean_and_fgsm_gradients(mnist_smal
     model = build_mlp(Architecture(hidden=(32,)), np.random.default_rng(0), np.float64)
     loss_fn = SoftmaxCrossEntropy()
     images, labels = mnist_small.x_train[:50], mnist_small.y_train[:50]
+    weights = np.random.default_rng(1).uniform(0.0, 3.0, 50) if weighted else None
     eps = 0.1
 
     def gradients_at(x):
-        loss_fn.forward(model.forward(x, training=True), labels)
+        logits = model.forward(x, training=True)
+        loss = loss_fn.forward(logits, labels, weights)
         grad_x = model.backward(loss_fn.backward(), input_grad=True)
-        return [g.copy() for g in model.gradients()], grad_x.copy()
+        correct = int((logits.argmax(1) == labels).sum())
+        return [g.copy() for g in model.gradients()], grad_x.copy(), loss, correct
 
     x = to_float(images, np.float64)
-    clean, grad_x = gradients_at(x)
-    pushed, _ = gradients_at(np.clip(x + eps * np.sign(grad_x), 0, 1))
-    Adversarial(eps)(model, loss_fn, x.copy(), labels)
+    clean, grad_x, clean_loss, clean_correct = gradients_at(x)
+    pushed, _, _, _ = gradients_at(np.clip(x + eps * np.sign(grad_x), 0, 1))
+    loss, correct = Adversarial(eps)(model, loss_fn, x.copy(), labels, weights)
     for g, c, p in zip(model.gradients(), clean, pushed):
         np.testing.assert_allclose(g, (c + p) / 2, rtol=1e-10, atol=1e-14)
     assert not np.allclose(clean[0], pushed[0])                 # the push changed something
+    assert loss == pytest.approx(clean_loss, rel=1e-12) and correct == clean_correct
+    assert 0 < correct < 50                                     # a count that can be wrong both ways
 
 
 def test_input_gradient_against_finite_differences(rng):

@@ -338,14 +338,31 @@ def test_checkpoints_are_written_every_n_epochs_at_the_last_and_at_an_early_stop
 def test_the_progress_bar_shows_each_epoch_s_steps_loss_and_accuracy_then_goes(capsys):
     from digitnet.hooks import ProgressBar
 
-    bar = ProgressBar()
-    result = train(_config(epochs=2), _arrays(), [bar])
+    class LastLoss(Hook):
+        def on_step_end(self, trainer, loss):
+            self.loss = loss
+
+    bar, last_loss = ProgressBar(), LastLoss()
+    result = train(_config(epochs=2), _arrays(), [bar, last_loss])
     shown = capsys.readouterr().err
     assert "epoch 1/2" in shown and "epoch 2/2" in shown and "10/10" in shown
     last = result.history[-1]
     assert f"acc={last['train_accuracy']:.4f}" in shown          # the epoch's running accuracy at its end
-    assert "loss=" in shown and "\n" not in shown                  # the bars leave no line behind
-    assert bar.bar.disable                                         # closed
+    assert f"loss={last_loss.loss:.4f}" in shown                  # and its last step's loss
+    assert "\n" not in shown and bar.bar.disable                   # closed, leaving no line behind
+
+
+def test_hooks_that_never_saw_an_epoch_end_quietly_and_the_logs_default_to_their_recipes():
+    from types import SimpleNamespace
+
+    from digitnet.hooks import CostLog, EpochLog, ProgressBar
+
+    unopened = ProgressBar()                       # e.g. a resumed run that had no epoch left
+    unopened.on_interrupt(SimpleNamespace())
+    unopened.on_train_end(SimpleNamespace())
+    assert unopened.bar is None
+    assert EpochLog(print).every == 1              # a line every epoch
+    assert CostLog(print).every == 100             # the seed recipe: the cost every 100 iterations
 
 
 def test_the_progress_bar_is_closed_when_training_is_interrupted(capsys):

@@ -146,7 +146,7 @@ def test_fashion_mnist_from_data_dir(fashion_dir, tmp_path):
     result = digitnet("train", "--dataset", "fashion-mnist", "--data-dir", fashion_dir, "--hidden", "64",
                       "--epochs", "2", "--train-limit", "10000", "--out", tmp_path, "--json", "--no-plots")
     summary = last_json(result.stdout)
-    assert summary["test_accuracy"] > 0.70
+    assert summary["test_accuracy"] > 0.70      # measured 0.760 of 10,000: 14 standard errors
     text = digitnet("evaluate", tmp_path / "model.npz", "--data-dir", fashion_dir).stdout
     assert "Ankle boot" in text and "fashion-mnist" in text
 

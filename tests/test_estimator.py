@@ -64,12 +64,14 @@ def test_pipeline_in_a_grid_search_across_processes(digits):
     search = GridSearchCV(pipe, {"digitnetclassifier__hidden": [(32,), (64, 32)],
                                  "digitnetclassifier__lr": [1e-3, 3e-3]}, cv=3, n_jobs=2)
     search.fit(X_train, y_train)
-    assert search.best_score_ > 0.95
-    assert search.score(X_test, y_test) > 0.95
+    # Measured 0.967 (cross-validated on 1,347 digits, standard error 0.005) and 0.971 on the 450
+    # test digits (0.008): floors 7 and 5 standard errors below (0.95 was 3.5 and 2.7).
+    assert search.best_score_ > 0.93
+    assert search.score(X_test, y_test) > 0.93
     assert set(search.best_params_) == {"digitnetclassifier__hidden", "digitnetclassifier__lr"}
     scores = cross_val_score(make_pipeline(StandardScaler(), DigitnetClassifier(random_state=0)),
                              X_train, y_train, cv=3)
-    assert scores.min() > 0.9
+    assert scores.min() > 0.86          # measured 0.924-0.942 on folds of 449 (0.9 was 1.9 standard errors)
 
 
 def test_pandas_input_with_string_labels(digits):
@@ -84,7 +86,7 @@ def test_pandas_input_with_string_labels(digits):
     assert clf.feature_names_in_.tolist() == columns and clf.n_features_in_ == 64
     predicted = clf.predict(pd.DataFrame(X_test / 16, columns=columns))
     assert predicted.dtype.kind in "OU" and set(predicted) <= set(names)
-    assert np.mean(predicted == names[y_test]) > 0.93
+    assert np.mean(predicted == names[y_test]) > 0.91   # measured 0.960 of 450: 5 standard errors
     with pytest.raises(ValueError, match="feature names"):
         clf.predict(pd.DataFrame(X_test / 16, columns=columns[::-1]))
 
@@ -124,7 +126,7 @@ def test_partial_fit_streams_chunks_and_checks_classes(digits):
     for _ in range(6):
         for chunk in np.array_split(np.arange(len(X_train)), 4):   # chunks of unequal sizes
             clf.partial_fit(X_train[chunk], y_train[chunk], classes=np.arange(10))
-    assert clf.score(X_test, y_test) > 0.93
+    assert clf.score(X_test, y_test) > 0.90      # measured 0.951 of 450: 5 standard errors (0.93 was 2)
     with pytest.raises(ValueError, match="not among the classes"):
         clf.partial_fit(X_train[:5], np.full(5, 11))
     with pytest.raises(ValueError, match="differ"):

@@ -86,7 +86,9 @@ def test_a_folder_of_200_pictures_fine_tunes_a_shipped_model(tmp_path, test_digi
     assert len(network.history) == 5                                       # this run's record
     after = digitnet("evaluate", run / "model.npz", "--data-dir", held_out, "--json")
     accuracy = [json.loads(r.stdout.splitlines()[-1])["test_accuracy"] for r in (before, after)]
-    assert accuracy[1] >= accuracy[0] - 0.03 and accuracy[1] > 0.9, accuracy
+    # Measured 0.98 before and after on the 100 held-out pictures (standard error 0.014): not
+    # worse by more than 0.05 (3.6 of them), and above 0.9 (5.7 below).
+    assert accuracy[1] >= accuracy[0] - 0.05 and accuracy[1] > 0.9, accuracy
     unplotted = digitnet("plot", run)                     # its test data is not a known dataset
     assert unplotted.returncode != 0 and "trained on mine" in unplotted.stderr
     plotted = digitnet("plot", run, "--data-dir", held_out)

@@ -36,10 +36,14 @@ def test_every_variation_is_evaluated(results):
 @pytest.mark.parametrize("model", MODELS, ids=lambda p: p.name)
 def test_shipped_models_read_drawn_digits_whatever_the_position_size_stroke_or_polarity(results, model):
     table = results[str(model)]
+    # Measured 2026-11-30 (mnist-best / mnist-best-augmented): drawn/all 0.971 / 0.971 of 210
+    # (standard error sqrt(p(1-p)/n) = 0.012: the floor is 6 below), fonts/all 0.862 / 0.919 of
+    # 420 (0.017: 6.7 below). Each variation has 30 drawings: the lowest of these four measured
+    # 0.933 (standard error 0.046), so its floor is 0.75 (4 below), not 0.85 (1.8 below).
     assert table["drawn/all"]["accuracy"] >= 0.9, table
     assert table["fonts/all"]["accuracy"] >= 0.75, table
     for variation in ("plain", "small", "off-centre", "inverted"):
-        assert table[f"drawn/{variation}"]["accuracy"] >= 0.85, (variation, table)
+        assert table[f"drawn/{variation}"]["accuracy"] >= 0.75, (variation, table)
 
 
 def test_drawn_digits_are_reproducible():

@@ -251,7 +251,9 @@ def test_accuracy_presets_train_on_all_images_with_their_regularisers(mnist_smal
     assert (config.adversarial > 0) == (name == "best") and (config.augment != "none") == (name != "best")
     result = train(dataclasses.replace(config, epochs=1), mnist_small)
     accuracy = loss_and_accuracy(result.model, mnist_small.x_val[:2000], mnist_small.y_val[:2000])[1]
-    assert accuracy > 0.7                        # one epoch of 6,000 images: 80-87%
+    # One epoch of 6,000 images: measured 0.876 (best) and 0.800 (best-augmented) of 2,000, the
+    # floor 11 binomial standard errors below the lower.
+    assert accuracy > 0.7
 
 
 def test_fashion_preset_learns_fashion_mnist(fashion_dir):
@@ -261,7 +263,8 @@ def test_fashion_preset_learns_fashion_mnist(fashion_dir):
     assert config.dataset == "fashion-mnist" and config.adversarial == 0 and config.input_dropout == 0
     data = load_dataset("fashion-mnist", fashion_dir, validation_size=2000, train_limit=6000)
     result = train(dataclasses.replace(config, epochs=1), data)
-    assert loss_and_accuracy(result.model, data.x_val, data.y_val)[1] > 0.7      # one epoch: ~78%
+    # One epoch: measured 0.796 of 2,000, the floor 10 binomial standard errors below.
+    assert loss_and_accuracy(result.model, data.x_val, data.y_val)[1] > 0.7
 
 
 def test_train_more_continues_the_loop_exactly(mnist_small):

@@ -647,6 +647,10 @@ def test_a_mapping_file_beside_the_images_gives_the_classes_and_the_first_label(
     (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "not a class mapping file (lines of 'label character-code')"),
     (b"1 65\n2 66\n3 67\n5 69\n", "the labels [1, 2, 3]... are not consecutive"),
     (b"\n \n", "the labels []... are not consecutive"),
+    # Digits of another script (Python's int() reads them) in the UTF-8 a locale would decode:
+    # the format is ASCII, whatever the machine's locale.
+    ("1 \u0666\u0665\n2 \u0666\u0666\n".encode(), "not a class mapping file (lines of 'label "
+                                                  "character-code')"),
 ])
 def test_a_mapping_file_that_is_not_one_is_refused_naming_it(tmp_path, content, problem):
     path = tmp_path / "emnist-balanced-mapping.txt"

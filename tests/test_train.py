@@ -22,7 +22,9 @@ def small(**overrides):
 def test_short_run_on_real_mnist_learns(mnist_small):
     result = train(small(hidden=(128,), epochs=3, schedule="constant"), mnist_small)
     report, probs = evaluate_indices(result.model, mnist_small.x_test, mnist_small.y_test)
-    # 6,000 images seen 3 times: about 92% (the full preset reaches over 98%).
+    # 6,000 images seen 3 times: measured 0.921 of 10,000 test images (standard error 0.0027: the
+    # floor is 7.6 below) and 0.884, 0.899, 0.917 on the 5,000 validation images after each epoch
+    # (0.0045: 7.6 below 0.85 at the first).
     assert report["test_accuracy"] >= 0.90, report["test_accuracy"]
     assert probs.shape == (10000, 10)
     history = result.history
@@ -238,7 +240,7 @@ def test_max_norm_holds_after_training(mnist_small):
 def test_regularised_recipes_learn_and_are_reproducible(mnist_small, extra):
     config = small(hidden=(128,), epochs=3, lr=3e-3, **extra)
     a, b = train(config, mnist_small), train(config, mnist_small)
-    assert a.history[-1]["val_accuracy"] > 0.85
+    assert a.history[-1]["val_accuracy"] > 0.85     # measured 0.910-0.923 of 5,000: 13 standard errors
     for p, q in zip(a.model.parameters(), b.model.parameters()):
         np.testing.assert_array_equal(p, q)
 
@@ -447,6 +449,10 @@ def test_batches_are_shuffled_afresh_each_epoch_by_the_seed():
         assert sorted(order) == list(range(100))                  # every example once an epoch
         assert not np.array_equal(order, np.arange(100))          # not in stored order
     assert not np.array_equal(orders[0], orders[1]) and not np.array_equal(orders[1], orders[2])
+    # Not the same batches in another order, nor each batch's rows shuffled among themselves:
+    # the rows that share a batch change from epoch to epoch.
+    batch_sets = [{frozenset(batch.tolist()) for batch in batches} for batches in epochs]
+    assert not batch_sets[0] & batch_sets[1] and not batch_sets[1] & batch_sets[2]
     again, other = batches_seen(seed=0), batches_seen(seed=1)
     assert all(np.array_equal(a, b) for a, b in zip(orders, map(np.concatenate, again)))
     assert not any(np.array_equal(a, b) for a, b in zip(orders, map(np.concatenate, other)))

@@ -670,3 +670,112 @@ def test_adversarial_training_takes_features_in_zero_to_one_only(low, high, refu
         train(_tiny_config(epochs=1, adversarial=0.1), data)
     assert str(err.value) == ("adversarial (FGSM) training clips inputs to [0, 1]: it needs pixels, uint8 "
                               "or floats in [0, 1], not standardised features")
+
+
+def _ids_from_feature_0(x, scale=1.0):
+    return np.rint(x[:, 0] * scale).astype(int)
+
+
+def _ids_from_the_centre_pixel(x):
+    """Image i is the constant i + 1: a small affine distortion keeps the centre pixel's value."""
+    return np.rint(x[:, 14 * 28 + 14] * 255).astype(int) - 1
+
+
+def _rows_by_variant(variant, monkeypatch):
+    """60 rows whose row number the batch the step gets still shows, the config and how to read it."""
+    import sys
+
+    from digitnet.api import arrays_dataset
+
+    rng = np.random.default_rng(5)
+    ids = np.arange(60)
+    y, w = rng.integers(0, 3, 60), rng.uniform(0.1, 4.0, 60)
+    config = _tiny_config(hidden=(4,), epochs=2, batch_size=16, dtype="float64", lr=0.05)
+    if variant == "augment":
+        X = np.repeat((ids + 1).astype(np.uint8)[:, None], 784, axis=1)         # (60, 784)
+        return (arrays_dataset(X, y, sample_weight=w), dataclasses.replace(config, augment="affine"),
+                _ids_from_the_centre_pixel)
+    if variant == "adversarial":
+        X = np.column_stack([ids / 100, rng.random(60)])                         # pixels in [0, 1]
+        return (arrays_dataset(X, y, sample_weight=w), dataclasses.replace(config, adversarial=0.1),
+                lambda x: _ids_from_feature_0(x, 100))
+    if variant == "slices":   # batches of 16 computed in slices of 5 rows
+        monkeypatch.setattr(sys.modules["digitnet.train"], "MICRO_BATCH", 5)
+    X = np.column_stack([ids.astype(float), rng.random(60)])
+    return arrays_dataset(X, y, sample_weight=w), config, _ids_from_feature_0
+
+
+class WhatEachStepGets(Hook):
+    """For every step: the rows the shuffle chose, the rows the batch holds, its labels and weights."""
+
+    def __init__(self, row_ids):
+        self.row_ids, self.steps = row_ids, []
+
+    def on_train_begin(self, trainer):
+        compute = trainer.compute
+
+        def spy(model, loss_fn, x, y, weights=None):
+            s = trainer.state
+            chosen = trainer.order[s.position:s.position + len(y)]
+            self.steps.append((chosen, self.row_ids(x), y.copy(), weights.copy()))
+            return compute(model, loss_fn, x, y, weights)
+
+        trainer.compute = spy
+
+
+@pytest.mark.parametrize("variant", ["plain", "adversarial", "augment", "slices"])
+def test_labels_and_sample_weights_follow_the_shuffled_rows_into_every_step(variant, monkeypatch):
+    """With several shuffled batches an epoch, each step gets the labels and sample weights of the
+    rows it trains on, whatever the step's variant: weights (or labels) taken in stored order while
+    the rows are shuffled pass every test that trains on one full batch, and fail here."""
+    data, config, row_ids = _rows_by_variant(variant, monkeypatch)
+    spy = WhatEachStepGets(row_ids)
+    train(config, data, [spy])
+    assert len(spy.steps) == 2 * 4                                  # 4 shuffled batches, 2 epochs
+    for chosen, seen, y, w in spy.steps:
+        assert not np.array_equal(chosen, np.arange(chosen[0], chosen[0] + len(chosen)))
+        np.testing.assert_array_equal(seen, chosen)                 # the rows themselves
+        np.testing.assert_array_equal(y, data.y_train[chosen])
+        np.testing.assert_array_equal(w, data.w_train[chosen])
+
+
+def test_each_mini_batch_step_follows_the_weighted_gradient_of_its_shuffled_rows():
+    """Plain SGD on shuffled mini-batches moves every weight by -lr x the gradient of the
+    weighted loss on the rows the shuffle chose, worked out separately here from the stored rows,
+    labels and weights: a step that pairs the rows with another part of the weights fails."""
+    import copy
+
+    from digitnet.api import arrays_dataset
+    from digitnet.losses import SoftmaxCrossEntropy
+    from digitnet.train import gradients
+
+    rng = np.random.default_rng(2)
+    data = arrays_dataset(rng.normal(size=(40, 3)), rng.integers(0, 3, 40),
+                          sample_weight=rng.uniform(0.0, 5.0, 40))
+    expected, moves = [], []
+
+    class ByHand(Hook):
+        def on_train_begin(self, trainer):
+            compute = trainer.compute
+
+            def spy(model, loss_fn, x, y, weights=None):
+                s = trainer.state
+                chosen = trainer.order[s.position:s.position + len(y)]
+                twin = copy.deepcopy(model)
+                gradients(twin, SoftmaxCrossEntropy(), data.x_train[chosen].copy(), data.y_train[chosen],
+                          data.w_train[chosen])
+                expected.append([g.copy() for g in twin.gradients()])
+                self.before = [p.copy() for p in model.parameters()]
+                return compute(model, loss_fn, x, y, weights)
+
+            trainer.compute = spy
+
+        def on_step_end(self, trainer, loss):
+            moves.append([p - b for p, b in zip(trainer.model.parameters(), self.before)])
+
+    train(_tiny_config(hidden=(5,), epochs=2, batch_size=8, lr=0.3, dtype="float64",
+                       schedule="constant"), data, [ByHand()])
+    assert len(moves) == 10
+    for k, (move, grads) in enumerate(zip(moves, expected)):
+        for m, g in zip(move, grads):
+            np.testing.assert_allclose(m, -0.3 * g, rtol=1e-9, atol=1e-15, err_msg=f"step {k}")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,23 @@ def fashion_dir():
             return Path(candidate)
     pytest.skip("Fashion-MNIST not found: set DIGITNET_FASHION_MNIST_DIR "
                 "or place ../shared/data/fashion-mnist")
+
+
+@pytest.fixture(autouse=True)
+def usual_signal_handlers():
+    """Every test starts with Ctrl-C raising KeyboardInterrupt and SIGTERM ending the process.
+
+    A shell starts its background jobs (``make test &`` in a script, CI runners, ``nohup`` under
+    some shells) with SIGINT ignored, and Python then keeps it ignored: a test that sends itself
+    or a child a SIGINT, or checks that a handler was put back, would pass or fail by how pytest
+    was started. Children started by a test inherit these (an ignored signal stays ignored across
+    ``exec``; a handler does not), so they too start as from a terminal. Put back afterwards.
+    """
+    previous = {s: signal.signal(s, h) for s, h in
+                ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL))}
+    yield
+    for s, handler in previous.items():
+        signal.signal(s, handler)
 
 
 @pytest.fixture

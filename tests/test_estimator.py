@@ -336,3 +336,31 @@ def test_an_onnx_export_of_a_saved_classifier_keeps_its_columns(tmp_path):
     props = {p.key: p.value for p in onnx_export.to_onnx(network, metadata=meta).metadata_props}
     assert json.loads(props["feature_names"]) == ["height", "width", "depth"]
     assert json.loads(props["classes"]) == [False, True]
+
+
+def conflicting_halves(n=400):
+    """Even rows labelled by ``x0 > 0``, odd rows by the opposite, and only the even rows weighted:
+    a network learns the even rows' rule only if every weight stays with its own row."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 2))
+    rule = (X[:, 0] > 0).astype(int)
+    odd = np.arange(n) % 2 == 1
+    return X, np.where(odd, 1 - rule, rule), (~odd).astype(float), rule
+
+
+@pytest.mark.parametrize("how", ["fit", "early_stopping", "partial_fit"])
+def test_sample_weights_stay_with_their_rows_through_shuffles_and_splits(how):
+    """Mini-batches of 20 rows, shuffled every epoch (and for early stopping a stratified
+    hold-out): weights that drift to other rows (stored order while the rows are shuffled, or
+    split apart from them) weigh both rules alike and the network learns neither (measured
+    0.35-0.74 with the weights shuffled, 0.97-0.98 with them in place)."""
+    X, y, w, rule = conflicting_halves()
+    settings = dict(hidden=(8,), batch_size=20, lr=0.02, epochs=3, random_state=0)
+    if how == "partial_fit":
+        clf = DigitnetClassifier(**settings)
+        for _ in range(3):
+            clf.partial_fit(X, y, classes=[0, 1], sample_weight=w)
+    else:
+        clf = DigitnetClassifier(**settings, early_stopping=how == "early_stopping",
+                                 validation_fraction=0.2).fit(X, y, sample_weight=w)
+    assert clf.score(X, rule) > 0.9

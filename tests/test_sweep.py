@@ -301,9 +301,12 @@ def test_a_trial_records_the_kept_epoch_not_the_last(tmp_path, capsys):
 
     data_dir = json.loads((out / "sweep.json").read_text())["data_dir"]
     data = _dataset(TrainConfig.from_dict(record["config"]), data_dir)        # the trial's own data
-    model, _ = load_model(folder / "model.npz")
+    model, meta = load_model(folder / "model.npz")
     report, _ = evaluate_indices(model, data.x_val, data.y_val)
     assert report["test_accuracy"] == record["val_accuracy"]
+    assert meta["best_epoch"] == kept and meta["metrics"]["val_accuracy"] == record["val_accuracy"]
+    assert meta["metrics"]["train_loss"] == history[kept - 1]["train_loss"]
+    assert meta["epochs_run"] == len(history)
     assert record["test_accuracy"] == evaluate_indices(model, data.x_test, data.y_test)[0]["test_accuracy"]
 
 

@@ -22,6 +22,14 @@ class ExportError(DigitnetError):
     """A network cannot be written in another format (ONNX), or the exporter is missing."""
 
 
+class WriteError(DigitnetError, OSError):
+    """A file cannot be written (disk full, no permission, a folder in its way); its previous
+    version is left as it was. Also an OSError, with the failure's ``errno`` and ``strerror``."""
+
+    def __str__(self) -> str:
+        return f"{self.filename}: cannot write ({self.strerror})"
+
+
 class ImageError(DigitnetError):
     """An image handed to ``predict`` cannot be read or holds no digit."""
 

@@ -15,6 +15,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from .errors import WriteError
+
 # Writes in progress in the main thread, and the interruption that arrived during one. Signal
 # handlers run in the main thread, so only its writes can be cut by a KeyboardInterrupt; one
 # raised inside a library's writer (zipfile inside np.savez, Optuna's journal lock) can make the
@@ -71,9 +73,12 @@ def atomic_open(path: str | Path, mode: str = "wb"):
     ...     f.write("all or nothing")
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     with uninterrupted():
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        except OSError as err:
+            raise _write_error(err, path) from err
         try:
             with os.fdopen(fd, mode) as f:
                 yield f
@@ -81,10 +86,18 @@ def atomic_open(path: str | Path, mode: str = "wb"):
                 os.fsync(f.fileno())
             os.chmod(tmp, _default_mode())  # mkstemp makes 0o600; match a plain open()
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as err:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+            if isinstance(err, OSError):   # a full disk: one line naming the file, not a traceback
+                raise _write_error(err, path) from err
             raise
+
+
+def _write_error(err: OSError, path: Path) -> WriteError:
+    if isinstance(err, WriteError):
+        return err
+    return WriteError(err.errno, err.strerror or str(err), str(path))
 
 
 def write_json(path: str | Path, obj) -> Path:

@@ -2,6 +2,7 @@
 
 import dataclasses
 import http.server
+import os
 import threading
 from functools import partial
 
@@ -100,3 +101,102 @@ def test_locate_downloads_into_user_cache(server, tmp_path, monkeypatch):
     assert folder == tmp_path / "xdg" / "digitnet" / "mnist"
     d = data_module.load_dataset("mnist", validation_size=100)
     assert d.source == str(folder) and np.all(d.y_test[:3] == [7, 2, 1])
+
+
+# --- failures midway: nothing partial is left (issue 31) ----------------------------------
+
+class TruncatingHandler(Handler):
+    """Promises the whole shipped file, sends half of it, then hangs up."""
+
+    def do_GET(self):
+        body = (MNIST_DIR / self.path.lstrip("/")).read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2])
+        self.close_connection = True
+
+
+@pytest.fixture
+def serve():
+    """``serve(handler)``: the URL of another server on loopback, shut down after the test."""
+    servers = []
+
+    def start(handler):
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        servers.append(httpd)
+        return f"http://127.0.0.1:{httpd.server_address[1]}/"
+
+    yield start
+    for httpd in servers:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_a_connection_lost_midway_is_retried_then_one_line_and_leaves_nothing(serve, tmp_path):
+    """A half-downloaded file kept, its temporary file left, or the error not a DataError."""
+    dest = tmp_path / "cache"
+    with pytest.raises(DataError) as err:
+        download_dataset(info_with(serve(TruncatingHandler)), dest, stems=["t10k-labels-idx1-ubyte"],
+                         retries=2, backoff=0.01, progress=False)
+    assert "could not download mnist t10k-labels-idx1-ubyte.gz" in str(err.value)
+    assert "\n" not in str(err.value)
+    assert list(dest.iterdir()) == []
+
+
+class _CtrlCAfterFirstChunk:
+    def __init__(self, *args):
+        self.chunks = 0
+
+    def update(self, n):
+        self.chunks += 1
+        if self.chunks == 2:
+            raise KeyboardInterrupt
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("when", ["while receiving", "while checking", "before the rename"])
+def test_ctrl_c_at_any_moment_leaves_no_partial_file(server, tmp_path, monkeypatch, when):
+    """An interrupted download leaving its ``.download-*.part`` file (or a partial target) behind."""
+    from digitnet import download
+
+    seen = []
+    if when == "while receiving":
+        monkeypatch.setattr(download, "_progress_bar", _CtrlCAfterFirstChunk)
+    elif when == "while checking":
+        def check(tmp, *args):
+            seen.append(tmp.stat().st_size)                 # the whole download is there
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(download, "_check_idx", check)
+    else:
+        def replace(src, dst):
+            seen.append(os.path.getsize(src))
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(download.os, "replace", replace)
+    dest = tmp_path / "cache"
+    with pytest.raises(KeyboardInterrupt):
+        download_dataset(info_with(server), dest, stems=["train-images-idx3-ubyte"], progress=False)
+    whole = (MNIST_DIR / "train-images-idx3-ubyte.gz").stat().st_size
+    assert seen == ([] if when == "while receiving" else [whole])
+    assert list(dest.iterdir()) == []
+
+
+def test_a_checksum_mismatch_leaves_no_file(serve, tmp_path):
+    """Well-formed IDX with other content (another dataset's file under this name): refused, removed."""
+    from digitnet.idx import write_idx
+
+    other = tmp_path / "served"
+    other.mkdir()
+    write_idx(other / "t10k-labels-idx1-ubyte.gz", np.zeros(10000, np.uint8))
+    info = info_with(serve(partial(Handler, directory=str(other))))
+    assert not info.download_md5                          # MNIST: only the content hash tells
+    dest = tmp_path / "cache"
+    with pytest.raises(DataError, match="checksum mismatch") as err:
+        download_dataset(info, dest, stems=["t10k-labels-idx1-ubyte"], retries=1, progress=False)
+    assert "\n" not in str(err.value)
+    assert list(dest.iterdir()) == []

@@ -101,12 +101,15 @@ def _download(info, urls: list[str], target: Path, retries, timeout, progress, b
                 continue
             try:
                 check(tmp)
+                os.replace(tmp, target)
+                return
             except DataError as err:
                 tmp.unlink(missing_ok=True)     # the message names what was served, not a deleted file
                 errors.append(f"{url}: {str(err).replace(str(tmp) + ': ', '')}")
                 break  # a server handing out bad content will not improve on retry
-            os.replace(tmp, target)
-            return
+            except BaseException:               # Ctrl-C while the checksum is computed: no .part left
+                tmp.unlink(missing_ok=True)
+                raise
     reason = errors[-1] if errors else "no download address known"
     raise DataError(f"could not download {info.name} {target.name} ({reason}); "
                     f"point --data-dir at a local copy instead")

@@ -364,3 +364,49 @@ def test_sample_weights_stay_with_their_rows_through_shuffles_and_splits(how):
         clf = DigitnetClassifier(**settings, early_stopping=how == "early_stopping",
                                  validation_fraction=0.2).fit(X, y, sample_weight=w)
     assert clf.score(X, rule) > 0.9
+
+
+def three_blobs(labels, n=150):
+    """Three far-apart clusters, the k-th labelled ``labels[k]``: any network learns them at once."""
+    rng = np.random.default_rng(1)
+    k = np.arange(n) % 3
+    centres = np.array([[0.0, 5.0], [5.0, 0.0], [-5.0, -5.0]])
+    return centres[k] + rng.normal(size=(n, 2)), np.asarray(labels)[k]
+
+
+def assert_columns_follow_classes(clf, X, y):
+    """Column j of predict_proba is the probability of classes_[j]: high on that class's rows."""
+    proba = clf.predict_proba(X)
+    for j, label in enumerate(clf.classes_):
+        assert proba[y == label, j].mean() > 0.5, (j, label)
+    np.testing.assert_array_equal(clf.predict(X), y)
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)], y)
+
+
+@pytest.mark.parametrize("classes", [[2, 0, 1], [1, 2, 0], np.array([2, 1, 0]), (0, 2, 1)])
+def test_partial_fit_sorts_classes_given_in_any_order(classes):
+    """scikit-learn's classes_ are sorted (np.unique) whatever order partial_fit gets them in,
+    predict_proba's columns follow classes_, and a later call may name them in another order.
+    Classes kept as given passed every test, which all give them sorted."""
+    X, y = three_blobs([0, 1, 2])
+    clf = DigitnetClassifier(hidden=(8,), batch_size=16, lr=0.05, random_state=0)
+    clf.partial_fit(X, y, classes=classes)
+    for _ in range(3):
+        clf.partial_fit(X, y, classes=[2, 1, 0])
+    assert clf.classes_.tolist() == [0, 1, 2] and clf.network_.classes == [0, 1, 2]
+    assert_columns_follow_classes(clf, X, y)
+
+
+@pytest.mark.parametrize("how", ["fit", "partial_fit"])
+def test_string_labels_whose_sorted_order_is_not_their_order_of_appearance(how):
+    """Labels first seen as zebra, ant, moose: classes_ is sorted (ant, moose, zebra) and each
+    probability column and prediction belongs to the class classes_ names there."""
+    X, y = three_blobs(["zebra", "ant", "moose"])
+    clf = DigitnetClassifier(hidden=(8,), batch_size=16, lr=0.05, epochs=6, random_state=0)
+    if how == "fit":
+        clf.fit(X, y)
+    else:
+        for _ in range(4):
+            clf.partial_fit(X, y, classes=["zebra", "moose", "ant"])
+    assert clf.classes_.tolist() == ["ant", "moose", "zebra"]
+    assert_columns_follow_classes(clf, X, y)

@@ -414,3 +414,105 @@ def test_string_labels_whose_sorted_order_is_not_their_order_of_appearance(how):
             clf.partial_fit(X, y, classes=["zebra", "moose", "ant"])
     assert clf.classes_.tolist() == ["ant", "moose", "zebra"]
     assert_columns_follow_classes(clf, X, y)
+
+
+# -- what scikit-learn's generic checks test, asserted directly -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_fitted(digits):
+    X, _, y, _ = digits
+    return DigitnetClassifier(hidden=(8,), epochs=2, random_state=0).fit(X[:200] / 16, y[:200])
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "predict_log_proba", "score"])
+def test_an_unfitted_classifier_raises_not_fitted(method):
+    """NotFittedError (a ValueError and AttributeError) before fit, not an AttributeError from
+    deep inside: scikit-learn's pipelines and search tools rely on it."""
+    args = (np.zeros((3, 4)), np.zeros(3)) if method == "score" else (np.zeros((3, 4)),)
+    with pytest.raises(NotFittedError):
+        getattr(DigitnetClassifier(), method)(*args)
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "predict_log_proba"])
+def test_prediction_on_another_number_of_features_is_refused(small_fitted, digits, method):
+    X = digits[1][:5] / 16
+    with pytest.raises(ValueError, match="X has 63 features, but DigitnetClassifier is expecting 64"):
+        getattr(small_fitted, method)(X[:, :63])
+    assert small_fitted.n_features_in_ == 64                  # the failed call changed nothing
+
+
+def test_probabilities_are_float64_rows_that_sum_to_1_and_their_log_is_predict_log_proba(small_fitted,
+                                                                                        digits):
+    """The log-softmax in float64: rows sum to 1 to within 1e-12 (float32 would miss by ~1e-7),
+    predict_log_proba is their log, never -inf, and predict is the most probable class."""
+    X = digits[1][:50] / 16
+    proba, log_proba = small_fitted.predict_proba(X), small_fitted.predict_log_proba(X)
+    assert proba.dtype == np.float64 and proba.shape == (50, 10)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(log_proba, np.log(proba), rtol=1e-12, atol=1e-12)
+    assert np.isfinite(log_proba).all() and (log_proba <= 0).all()
+    np.testing.assert_array_equal(small_fitted.predict(X), small_fitted.classes_[proba.argmax(axis=1)])
+
+
+@pytest.mark.parametrize("how", ["fit", "partial_fit"])
+@pytest.mark.parametrize("y, words", [
+    (np.linspace(0.1, 0.9, 40), "Unknown label type"),            # a regression target
+    (np.full(40, 3), "at least 2 classes"),
+])
+def test_targets_that_are_not_two_classes_or_more_are_refused(how, y, words):
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    clf = DigitnetClassifier(hidden=(4,), epochs=1)
+    with pytest.raises(ValueError, match=words):
+        if how == "fit":
+            clf.fit(X, y)
+        else:
+            clf.partial_fit(X, y, classes=np.unique(y))
+
+
+@pytest.mark.parametrize("how", ["fit", "early_stopping", "partial_fit"])
+def test_fit_leaves_the_callers_arrays_and_parameters_as_they_were(how, digits):
+    """Sample weights are scaled to mean 1 in a copy, not in the caller's array, and fit never
+    rewrites a parameter (hidden given as a list stays that list): clone and grid search need both."""
+    X, _, y, _ = digits
+    X, y = X[:200] / 16, y[:200]
+    w = np.random.default_rng(0).uniform(0.5, 3.0, 200)
+    w_before, X_before = w.copy(), X.copy()
+    hidden = [8]
+    clf = DigitnetClassifier(hidden=hidden, epochs=1, early_stopping=how == "early_stopping", random_state=0)
+    params = clf.get_params()
+    if how == "partial_fit":
+        clf.partial_fit(X, y, classes=np.arange(10), sample_weight=w)
+    else:
+        clf.fit(X, y, sample_weight=w)
+    np.testing.assert_array_equal(w, w_before)
+    np.testing.assert_array_equal(X, X_before)
+    assert clf.get_params() == params and clf.hidden is hidden
+
+
+def test_rows_of_weight_zero_train_as_if_they_were_not_there(digits):
+    """Full batch in float64: weight 0 on 20 rows gives the weights of a fit without them."""
+    X, _, y, _ = digits
+    X, y = X[:120] / 16, y[:120]
+    w = np.ones(120)
+    w[::6] = 0.0
+    weighted = clone(FULL_BATCH).set_params(hidden=(8,)).fit(X, y, sample_weight=w)
+    without = clone(FULL_BATCH).set_params(hidden=(8,)).fit(X[w > 0], y[w > 0])
+    for p, q in zip(weighted.network_.parameters(), without.network_.parameters()):
+        np.testing.assert_allclose(p, q, rtol=1e-10, atol=1e-13)
+    assert weighted.loss_curve_ == pytest.approx(without.loss_curve_, rel=1e-10)
+
+
+def test_random_state_may_be_a_random_state_instance(digits):
+    """A RandomState instance seeds the fit as an int does: two instances seeded alike give the
+    same weights, seeded differently other weights; None gives a fresh start each time."""
+    X, _, y, _ = digits
+    X, y = X[:100] / 16, y[:100]
+
+    def weights(random_state):
+        clf = DigitnetClassifier(hidden=(4,), epochs=1, random_state=random_state).fit(X, y)
+        return clf.network_.parameters()[0]
+
+    np.testing.assert_array_equal(weights(np.random.RandomState(0)), weights(np.random.RandomState(0)))
+    assert not np.array_equal(weights(np.random.RandomState(0)), weights(np.random.RandomState(1)))
+    assert not np.array_equal(weights(None), weights(None))

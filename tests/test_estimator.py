@@ -516,3 +516,226 @@ def test_random_state_may_be_a_random_state_instance(digits):
     np.testing.assert_array_equal(weights(np.random.RandomState(0)), weights(np.random.RandomState(0)))
     assert not np.array_equal(weights(np.random.RandomState(0)), weights(np.random.RandomState(1)))
     assert not np.array_equal(weights(None), weights(None))
+
+
+# -- exact messages, boundaries and files, on tiny data ----------------------------------------
+
+
+def tiny(n=40, k=2, d=3, seed=0):
+    """``n`` rows of ``d`` normal features, labelled 0 .. k-1 in turn."""
+    return np.random.default_rng(seed).normal(size=(n, d)), np.arange(n) % k
+
+
+def test_default_parameters_are_train_configs_and_scikit_learns():
+    assert DigitnetClassifier().get_params() == {
+        "hidden": (256, 128), "epochs": 10, "batch_size": 128, "optimizer": "adam", "lr": 1e-3,
+        "momentum": 0.9, "weight_decay": 0.0, "dropout": 0.0, "input_dropout": 0.0, "schedule": "cosine",
+        "warmup_epochs": 0.0, "label_smoothing": 0.0, "max_norm": 0.0, "adversarial": 0.0,
+        "augment": "none", "dtype": "float32", "early_stopping": False, "validation_fraction": 0.1,
+        "n_iter_no_change": 10, "tol": 1e-4, "warm_start": False, "random_state": None, "verbose": False}
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"epochs": 0}, "epochs must be an integer >= 1, got 0"),
+    ({"batch_size": -1}, "batch_size must be an integer >= 0, got -1"),
+    ({"n_iter_no_change": 0}, "n_iter_no_change must be an integer >= 1, got 0"),
+    ({"epochs": True}, "epochs must be an integer >= 1, got True"),
+    ({"lr": True}, "lr must be a finite number, got True"),
+    ({"momentum": np.bool_(False)}, "momentum must be a finite number, got np.False_"),
+    ({"max_norm": float("inf")}, "max_norm must be a finite number, got inf"),
+    ({"tol": -1.0}, "tol must be >= 0, got -1.0"),
+    ({"validation_fraction": 1.0}, "validation_fraction must be between 0 and 1, got 1.0"),
+    ({"validation_fraction": 1.5}, "validation_fraction must be between 0 and 1, got 1.5"),
+    ({"validation_fraction": 0}, "validation_fraction must be between 0 and 1, got 0"),
+    ({"early_stopping": "False"}, "early_stopping must be True or False, got 'False'"),
+    ({"warm_start": 1}, "warm_start must be True or False, got 1"),
+    ({"verbose": "x"}, "verbose must be True, False or an integer, got 'x'"),
+    ({"verbose": 1.0}, "verbose must be True, False or an integer, got 1.0"),
+    ({"hidden": (0,)}, "hidden must be layer widths (positive integers), e.g. (256, 128); got (0,)"),
+    ({"hidden": []}, "hidden must be layer widths (positive integers), e.g. (256, 128); got []"),
+    ({"hidden": 2.5}, "hidden must be layer widths (positive integers), e.g. (256, 128); got 2.5"),
+    ({"hidden": (4, True)},
+     "hidden must be layer widths (positive integers), e.g. (256, 128); got (4, True)"),
+    ({"dtype": "float16"}, "dtype must be float32 or float64, got 'float16'"),
+    ({"dtype": None}, "dtype must be float32 or float64, got None"),
+    ({"dtype": "no such type"}, "dtype must be float32 or float64, got 'no such type'"),
+])
+def test_bad_parameters_give_these_exact_messages(params, message):
+    X, y = tiny()
+    with pytest.raises(ValueError) as err:
+        DigitnetClassifier(**params).fit(X, y)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("params", [
+    {"epochs": 1}, {"batch_size": 0}, {"n_iter_no_change": 1}, {"tol": 0}, {"tol": 0.5},
+    {"hidden": 1}, {"hidden": [1, 2]}, {"validation_fraction": 0.5}, {"verbose": 0},
+    {"early_stopping": np.bool_(False)}, {"dtype": np.dtype("float64")}, {"dtype": np.float32},
+])
+def test_parameters_at_the_edge_of_their_range_are_accepted(params):
+    X, y = tiny()
+    clf = DigitnetClassifier(**{"epochs": 2, "hidden": (4,), "random_state": 0, **params}).fit(X, y)
+    assert clf.predict(X).shape == (40,) and 1 <= clf.n_iter_ <= clf.epochs
+
+
+@pytest.mark.parametrize("verbose, lines", [(False, 0), (0, 0), (True, 3), (1, 3), (2, 3)])
+def test_verbose_prints_one_line_per_epoch(capsys, verbose, lines):
+    X, y = tiny()
+    DigitnetClassifier(hidden=(4,), epochs=3, verbose=verbose, random_state=0).fit(X, y)
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == lines
+    assert [line.split()[:2] for line in printed] == [["epoch", f"{k}/3"] for k in range(1, lines + 1)]
+
+
+def test_max_norm_caps_every_units_weight_vector():
+    X, y = tiny()
+    clf = DigitnetClassifier(hidden=(6,), epochs=3, lr=0.5, optimizer="sgd", max_norm=0.3,
+                             random_state=0).fit(X * 10, y)
+    for W in clf.coefs_:
+        assert np.linalg.norm(W, axis=0).max() <= 0.3 + 1e-6
+
+
+def test_warm_start_with_new_classes_names_them():
+    X, y = tiny(k=2)
+    clf = DigitnetClassifier(hidden=(4,), epochs=1, warm_start=True, random_state=0).fit(X, y)
+    with pytest.raises(ValueError) as err:
+        clf.fit(X, np.arange(40) % 8)
+    assert str(err.value) == ("warm_start needs the classes of the previous fit [0, 1]; "
+                              "y has [2, 3, 4, 5, 6] too")
+
+
+def test_warm_start_with_another_network_says_what_was_fitted_and_asked():
+    X, y = tiny()
+    clf = DigitnetClassifier(hidden=(4,), epochs=1, warm_start=True, random_state=0).fit(X, y)
+    with pytest.raises(ValueError) as err:
+        clf.set_params(hidden=(5, 3), dtype="float64").fit(X, y)
+    assert str(err.value) == ("warm_start continues the fitted network (hidden=(4,), dtype=float32), not "
+                              "hidden=(5, 3), dtype=float64; set warm_start=False to train a new one")
+
+
+@pytest.mark.parametrize("labels, shown", [(np.full(40, 3), "3"),
+                                           (np.full(40, "cat", dtype=object), "'cat'")])
+def test_one_class_is_refused_naming_it(labels, shown):
+    X, _ = tiny()
+    with pytest.raises(ValueError) as err:
+        DigitnetClassifier(hidden=(4,), epochs=1).fit(X, labels)
+    assert str(err.value) == f"DigitnetClassifier needs samples of at least 2 classes; got 1 class ({shown})"
+
+
+def test_partial_fit_messages_in_full():
+    X, y = tiny()
+    with pytest.raises(ValueError) as err:
+        DigitnetClassifier(early_stopping=True).partial_fit(X, y, classes=[0, 1])
+    assert str(err.value) == "partial_fit does not support early_stopping=True"
+    with pytest.raises(ValueError) as err:
+        DigitnetClassifier().partial_fit(X, y)
+    assert str(err.value) == "classes must be passed on the first call to partial_fit"
+    with pytest.raises(ValueError) as err:
+        DigitnetClassifier().partial_fit(X, np.zeros(40, int), classes=[0, 0])
+    assert str(err.value) == "DigitnetClassifier needs at least 2 classes; got [0]"
+    with pytest.raises(ValueError) as err:
+        DigitnetClassifier().partial_fit(np.vstack([X, X]), np.arange(80) % 26, classes=np.arange(20))
+    assert str(err.value) == ("y holds [20, 21, 22, 23, 24], not among the classes "
+                              "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]")
+
+
+def test_partial_fit_with_other_classes_than_the_fit_names_both():
+    X, _ = tiny(n=42)
+    clf = DigitnetClassifier(hidden=(4,), epochs=1, random_state=0).fit(X, np.arange(42) % 14)
+    with pytest.raises(ValueError) as err:
+        clf.partial_fit(X, np.arange(42) % 14, classes=np.arange(13))
+    assert str(err.value) == ("classes [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] differ from the earlier "
+                              "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]")
+    clf.partial_fit(X, np.arange(42) % 14, classes=np.arange(14)[::-1])   # the same classes: goes on
+    assert clf.n_iter_ == 2
+
+
+def test_early_stopping_on_too_little_data_gives_the_whole_message():
+    X, y = np.random.default_rng(0).normal(size=(20, 4)), np.repeat([0, 1, 2], [7, 7, 6])
+    with pytest.raises(ValueError) as err:
+        DigitnetClassifier(early_stopping=True).fit(X, y)
+    message = str(err.value)
+    assert message.startswith("early_stopping cannot hold out validation_fraction=0.1 of 20 samples with "
+                              "some of each of the 3 classes (") and message.endswith(")")
+    assert "\n" not in message
+
+
+def test_early_stopping_with_a_validation_set_of_two_rows():
+    X, y = tiny(n=20)
+    clf = DigitnetClassifier(hidden=(4,), epochs=2, early_stopping=True, random_state=0).fit(X, y)
+    assert len(clf.validation_scores_) == 2
+    assert all(score in (0.0, 0.5, 1.0) for score in clf.validation_scores_)   # of 2 rows
+
+
+@pytest.mark.parametrize("random_state", [5, 2**32 + 5, 2**33 + 5])
+def test_early_stopping_seeds_beyond_32_bits_split_as_their_low_32_bits(random_state):
+    """scikit-learn's splitter takes seeds below 2**32: a larger seed is taken modulo 2**32."""
+    X, y = tiny(n=60, k=3)
+    clf = DigitnetClassifier(hidden=(4,), epochs=1, early_stopping=True, validation_fraction=0.5,
+                             random_state=random_state).fit(X, y)
+    _, X_val, _, y_val = train_test_split(X, y, test_size=0.5, random_state=5, stratify=y)
+    assert clf.score(X_val, y_val) == clf.best_validation_score_
+
+
+def test_save_keeps_the_parameters_class_and_columns_in_the_file(tmp_path):
+    pd = pytest.importorskip("pandas")
+    X, y = tiny()
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    clf = DigitnetClassifier(hidden=[4], epochs=1, random_state=np.random.RandomState(0)).fit(frame, y)
+    _, meta = dn.load_model(clf.save(tmp_path / "m.npz"))
+    expected = {k: v for k, v in clf.get_params().items() if k != "random_state"}
+    assert meta["estimator"] == {"class": "DigitnetClassifier", "params": {**expected, "hidden": [4]},
+                                 "feature_names_in": ["a", "b", "c"]}
+    again = DigitnetClassifier.load(tmp_path / "m.npz")
+    assert again.random_state is None and again.hidden == (4,)
+    assert again.feature_names_in_.tolist() == ["a", "b", "c"] and again.feature_names_in_.dtype == object
+    assert again.n_iter_ == 1 and again.n_features_in_ == 3
+    np.testing.assert_array_equal(again.predict(frame), clf.predict(frame))
+    clf.set_params(random_state=7).save(tmp_path / "seeded.npz")
+    assert DigitnetClassifier.load(tmp_path / "seeded.npz").random_state == 7
+
+
+@pytest.mark.parametrize("labels", [np.array(["ant", "bee"]), np.array(["ant", "bee"], dtype=object),
+                                    np.array([False, True]), np.array([-1, 1])])
+def test_string_boolean_and_integer_classes_save_and_load(tmp_path, labels):
+    X, y = tiny()
+    clf = DigitnetClassifier(hidden=(4,), epochs=1, random_state=0).fit(X, labels[y])
+    again = DigitnetClassifier.load(clf.save(tmp_path / "m.npz"))
+    assert again.classes_.tolist() == clf.classes_.tolist() == sorted(labels.tolist())
+    np.testing.assert_array_equal(again.predict(X), clf.predict(X))
+
+
+def test_float_classes_cannot_be_saved_and_the_message_says_what_to_do(tmp_path):
+    X, _ = tiny()
+    clf = DigitnetClassifier(hidden=(4,), epochs=1).fit(X, (np.arange(40) % 5).astype(float))
+    with pytest.raises(ValueError) as err:
+        clf.save(tmp_path / "m.npz")
+    assert str(err.value) == ("classes_ are float64 ([0.0, 1.0, 2.0, 3.0]...): a digitnet model file holds "
+                              "integer, boolean or string labels; fit on y.astype(int)")
+
+
+def test_load_of_a_bare_float64_network_takes_its_shape_and_dtype(tmp_path):
+    X, y = tiny()
+    net = dn.fit(X, y, hidden=(5,), epochs=2, dtype="float64")
+    dn.save_model(tmp_path / "bare.npz", net)
+    clf = DigitnetClassifier.load(tmp_path / "bare.npz")
+    assert (clf.hidden, clf.dtype, clf.n_iter_, clf.n_features_in_) == ((5,), "float64", 2, 3)
+    assert not hasattr(clf, "feature_names_in_") and clf.loss_curve_ == [h["train_loss"] for h in net.history]
+
+
+def test_an_unfitted_classifier_pickles_and_copies():
+    clf = DigitnetClassifier(hidden=(5,), lr=0.01)
+    for copied in (pickle.loads(pickle.dumps(clf)), copy.deepcopy(clf), copy.copy(clf)):
+        assert copied.get_params() == clf.get_params() and not hasattr(copied, "network_")
+
+
+def test_tags_say_no_nan_and_nondeterminism_without_a_seed():
+    from sklearn.utils import get_tags
+
+    assert get_tags(DigitnetClassifier()).input_tags.allow_nan is False
+    assert get_tags(DigitnetClassifier()).non_deterministic is True
+    assert get_tags(DigitnetClassifier(random_state=0)).non_deterministic is False
+    X, y = tiny()
+    X[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        DigitnetClassifier(hidden=(4,), epochs=1).fit(X, y)

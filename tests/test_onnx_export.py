@@ -2,6 +2,7 @@
 
 import json
 import sys
+import warnings
 
 import numpy as np
 import onnx
@@ -12,7 +13,7 @@ import digitnet as dn
 from digitnet import cli
 from digitnet.errors import ExportError
 from digitnet.inputs import to_float
-from digitnet.onnx_export import export_onnx, to_onnx
+from digitnet.onnx_export import IMAGES, PREPROCESSING, export_onnx, to_onnx
 
 from conftest import REPO
 
@@ -285,3 +286,171 @@ def test_cli_export_errors_are_one_line(tmp_path, capsys, model, out, words):
     assert len(err.strip().splitlines()) == 1 and err.startswith("digitnet: error: ")
     assert all(word in err for word in words), err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+# -- the file as a user of it sees it: names, shapes, documentation, metadata ------------------
+
+
+def dims(value_info):
+    return [(d.dim_param, d.dim_value) for d in value_info.type.tensor_type.shape.dim]
+
+
+@pytest.mark.parametrize("hidden_outputs", [False, True])
+def test_the_exported_file_names_and_documents_every_part(tmp_path, hidden_outputs):
+    net = small_network()
+    path = export_onnx(tmp_path / "m.onnx", net, **({"hidden_outputs": True} if hidden_outputs else {}))
+    model = onnx.load(str(path))
+    assert (model.ir_version, model.producer_name, model.producer_version) == (8, "digitnet", dn.__version__)
+    assert model.doc_string == "A digitnet multilayer perceptron: Gemm and Relu layers, then Softmax."
+    graph = model.graph
+    assert (graph.name, graph.doc_string) == ("digitnet", "digitnet network 20-16-12-3")
+    assert [(i.name, i.type.tensor_type.elem_type, dims(i), i.doc_string) for i in graph.input] == [
+        ("pixels", onnx.TensorProto.FLOAT, [("batch", 0), ("", 20)],
+         "floats, one row per sample; uint8 pixels must be divided by 255 first")]
+    expected = [("logits", [("batch", 0), ("", 3)], "the last layer's output, before the softmax"),
+                ("probabilities", [("batch", 0), ("", 3)],
+                 "softmax of the logits; columns in the order of `classes`")]
+    if hidden_outputs:
+        expected += [("hidden1", [("batch", 0), ("", 16)], "output of hidden ReLU 1"),
+                     ("hidden2", [("batch", 0), ("", 12)], "output of hidden ReLU 2")]
+    assert [(o.name, dims(o), o.doc_string) for o in graph.output] == expected
+    assert all(o.type.tensor_type.elem_type == onnx.TensorProto.FLOAT for o in graph.output)
+    assert [(n.name, n.op_type, list(n.input), list(n.output)) for n in graph.node] == [
+        ("dense0", "Gemm", ["pixels", "dense0.W", "dense0.b"], ["dense0"]),
+        ("relu1", "Relu", ["dense0"], ["hidden1"]),
+        ("dense1", "Gemm", ["hidden1", "dense1.W", "dense1.b"], ["dense1"]),
+        ("relu2", "Relu", ["dense1"], ["hidden2"]),
+        ("dense2", "Gemm", ["hidden2", "dense2.W", "dense2.b"], ["logits"]),
+        ("softmax", "Softmax", ["logits"], ["probabilities"])]
+    weights = {init.name: onnx.numpy_helper.to_array(init) for init in graph.initializer}
+    dense = [layer for layer in net.layers if isinstance(layer, dn.Dense)]
+    assert list(weights) == [f"dense{i}.{k}" for i in range(3) for k in "Wb"]
+    for i, layer in enumerate(dense):
+        np.testing.assert_array_equal(weights[f"dense{i}.W"], layer.params["W"])
+        np.testing.assert_array_equal(weights[f"dense{i}.b"], layer.params["b"])
+    assert props(model) == {"classes": "[0, 1, 2]", "n_features": "20", "dtype": "float32",
+                            "preprocessing": json.dumps(PREPROCESSING), "layers": json.dumps(net.spec())}
+
+
+@pytest.mark.parametrize("make_layers, last_node", [
+    (lambda rng: [dn.Dense(20, 3, rng)], ("dense0", "Gemm", ["pixels", "dense0.W", "dense0.b"], ["logits"])),
+    (lambda rng: [dn.Dense(20, 3, rng), dn.ReLU()], ("logits", "Identity", ["hidden1"], ["logits"])),
+    (lambda rng: [dn.Dense(20, 6, rng), dn.ReLU(), dn.Dense(6, 3, rng), dn.ReLU(), dn.ReLU()],
+     ("logits", "Identity", ["hidden3"], ["logits"])),
+], ids=["no-hidden-layer", "one-relu-last", "three-relus-last"])
+def test_networks_with_no_hidden_layer_or_ending_in_relus_export_as_they_compute(make_layers, last_node):
+    net = dn.Network(make_layers(np.random.default_rng(6)))
+    model = to_onnx(net, hidden_outputs=True)
+    nodes = [(n.name, n.op_type, list(n.input), list(n.output)) for n in model.graph.node]
+    assert nodes[-2:] == [last_node, ("softmax", "Softmax", ["logits"], ["probabilities"])]
+    x = np.random.default_rng(7).normal(size=(5, 20)).astype(np.float32)
+    out = run(model, x)
+    logits, hidden = net.activations(x)
+    assert list(out) == ["logits", "probabilities"] + [f"hidden{k}" for k in range(1, len(hidden) + 1)]
+    np.testing.assert_allclose(out["logits"], logits, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(out["probabilities"], net.predict_proba(x), atol=1e-6)
+
+
+def test_metadata_of_a_model_file_recorded_in_full_and_unicode_kept():
+    arch = dn.Architecture(input_size=784, hidden=(4,), output_size=3)
+    net = dn.build_mlp(arch, np.random.default_rng(0), classes=["café", "naïve", "日本"])
+    names = [f"px{i}é" for i in range(784)]
+    meta = {"dataset": "fashion-mnist", "preset": "quick", "metrics": {"test_accuracy": 0.875},
+            "content_sha256": "ab" * 32, "estimator": {"feature_names_in": names}}
+    assert props(to_onnx(net, metadata=meta)) == {
+        "classes": '["café", "naïve", "日本"]', "n_features": "784", "dtype": "float32",
+        "preprocessing": json.dumps({**PREPROCESSING, "images": IMAGES["fashion-mnist"]}),
+        "layers": json.dumps(net.spec()), "feature_names": json.dumps(names, ensure_ascii=False),
+        "dataset": "fashion-mnist", "preset": "quick", "test_accuracy": "0.875", "source_sha256": "ab" * 32}
+
+
+@pytest.mark.parametrize("n_features, meta", [
+    (20, {"dataset": "mnist"}),                                  # images described only for 784 pixels
+    (784, {"dataset": "digits.csv"}),                            # a dataset whose pictures are unknown
+    (784, {"dataset": 7, "preset": True, "metrics": {"test_accuracy": None}}),   # not names: left out
+    (784, {"metrics": [0.9], "estimator": {"feature_names_in": ["a", "b"]}}),    # two names for 784 columns
+    (784, {"estimator": "DigitnetClassifier"}),
+])
+def test_metadata_that_does_not_fit_the_network_is_left_out(n_features, meta):
+    net = dn.build_mlp(dn.Architecture(input_size=n_features, hidden=(4,), output_size=3),
+                       np.random.default_rng(0))
+    found = props(to_onnx(net, metadata=meta))
+    expected = {"classes", "n_features", "dtype", "preprocessing", "layers"}
+    if isinstance(meta.get("dataset"), str):
+        expected.add("dataset")
+        assert found["dataset"] == meta["dataset"]
+    assert set(found) == expected and json.loads(found["preprocessing"]) == PREPROCESSING
+
+
+def test_a_float32_network_exported_as_float64_says_so():
+    net = small_network(np.float32)
+    model = to_onnx(net, dtype=np.float64)
+    assert props(model)["dtype"] == "float64 (weights converted from the network's float32)"
+    assert all(init.data_type == onnx.TensorProto.DOUBLE for init in model.graph.initializer)
+    assert props(to_onnx(small_network(np.float64), dtype="float64"))["dtype"] == "float64"
+
+
+def test_weights_beyond_float32_give_the_error_and_no_overflow_warning():
+    net = small_network(np.float64)
+    net.layers[1].params["W"][0, 0] = 1e300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ExportError) as err:
+            to_onnx(net)
+    assert str(err.value) == ("layer 1 (Dense(20, 16)) has weights beyond the range of float32; "
+                              "export it as float64")
+
+
+@pytest.mark.parametrize("model, dtype, message", [
+    ("net", "int32", "ONNX export writes float32 or float64, not int32"),
+    ("net", "nope", "ONNX export writes float32 or float64, not 'nope'"),
+    ([1, 2], np.float32, "cannot export a list: pass a digitnet Network or a fitted DigitnetClassifier"),
+    ("nan", np.float32, "the network's weights hold NaN or infinite values (did training diverge?); "
+                        "nothing was exported"),
+])
+def test_refusals_are_these_exact_messages(model, dtype, message):
+    net = small_network()
+    if model == "nan":
+        net.layers[1].params["b"][0] = np.nan
+    with pytest.raises(ExportError) as err:
+        to_onnx(net if isinstance(model, str) else model, dtype=dtype)
+    assert str(err.value) == message
+
+
+def test_without_onnx_the_whole_message(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(ExportError) as err:
+        to_onnx(small_network())
+    assert str(err.value) == "ONNX export needs the onnx package: pip install 'digitnet[onnx]'"
+
+
+def test_the_size_limit_is_inclusive_and_counts_the_exported_type(monkeypatch):
+    from digitnet import onnx_export
+
+    net = small_network()
+    size = sum(p.size for p in net.parameters()) * 4                # float32 bytes
+    monkeypatch.setattr(onnx_export, "MAX_WEIGHT_BYTES", size)
+    to_onnx(net)                                                    # exactly at the limit: fine
+    with pytest.raises(ExportError, match="at most 2 GiB"):
+        to_onnx(net, dtype=np.float64)                              # 8 bytes a weight: over it
+
+
+def test_weights_over_the_limit_are_refused_with_their_size_in_gib(monkeypatch):
+    from digitnet import onnx_export
+
+    monkeypatch.setattr(onnx_export, "MAX_WEIGHT_BYTES", 1000)
+    net = dn.Network([dn.Dense(8192, 2, np.random.default_rng(0))])
+    net.layers[0].params["W"] = np.broadcast_to(np.float32(0.0), (8192, 8192))   # 2**26 weights, no memory
+    with pytest.raises(ExportError) as err:
+        to_onnx(net, dtype=np.float64)                              # 2**29 bytes
+    assert str(err.value) == ("the weights take 0.5 GiB; an ONNX file holds at most 2 GiB "
+                              "(external data files are not supported)")
+
+
+def test_export_where_it_cannot_write_names_the_path_and_the_reason(tmp_path):
+    path = tmp_path / "m.onnx"
+    path.mkdir()                                                # a folder where the file would go
+    with pytest.raises(ExportError) as err:
+        export_onnx(path, small_network())
+    assert str(err.value) == f"{path}: cannot write (Is a directory)"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"] and not list(path.iterdir())

@@ -766,3 +766,858 @@ def test_a_ctrl_c_inside_optunas_journal_lock_waits_for_the_write(tmp_path, monk
     assert not (tmp_path / "optuna.journal.lock").exists()                   # the lock was let go
     trials = optuna_trials(tmp_path)                                         # and the journal reads
     assert len(trials) == 1 and set(trials[0].params) == {"lr"}
+
+
+# -- the search space, value by value (what each flag and sweep-file value becomes) ----------------
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("epochs=5", ("epochs", 5)),
+        (" batch-size = 64 ", ("batch_size", 64)),
+        ("hidden=32x16", ("hidden", (32, 16))),
+        ("patience=None", ("patience", None)),
+        ("optimizer=sgd", ("optimizer", "sgd")),
+        ("lr=1e-3", ("lr", 0.001)),
+    ],
+)
+def test_set_flags(text, expected):
+    from digitnet.sweep.space import parse_set_flag
+
+    assert parse_set_flag(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("epochs", "--set 'epochs': expected FIELD=VALUE, e.g. epochs=5"),
+        ("epochs=x", "epochs: 'x' is not a valid value (expected e.g. 10)"),
+    ],
+)
+def test_bad_set_flags_say_what_is_wrong(text, message):
+    from digitnet.sweep.space import parse_set_flag
+
+    with pytest.raises(ConfigError) as err:
+        parse_set_flag(text)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        ("hidden", 64, (64,)),
+        ("hidden", [8, 4], (8, 4)),
+        ("hidden", "8x4", (8, 4)),
+        ("epochs", "3.0", 3),
+        ("epochs", 4, 4),
+        ("lr", "2e-3", 0.002),
+        ("lr", 1, 1.0),
+        ("optimizer", "sgd", "sgd"),
+        ("train_limit", " NONE ", None),
+        ("patience", "none", None),
+        ("train_limit", "300", 300),
+    ],
+)
+def test_values_of_each_kind(name, value, expected):
+    from digitnet.sweep.space import parse_value
+
+    found = parse_value(name, value)
+    assert found == expected and type(found) is type(expected)
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("hidden", "8x0", "hidden: '8x0' is not a valid value (expected e.g. 512x256)"),
+        ("hidden", [], "hidden: [] is not a valid value (expected e.g. 512x256)"),
+        ("hidden", True, "hidden: True is not a valid value (expected e.g. 512x256)"),
+        ("epochs", "2.5", "epochs: '2.5' is not a valid value (expected e.g. 10)"),
+        ("epochs", "none", "epochs: 'none' is not a valid value (expected e.g. 10)"),
+        ("lr", "fast", "lr: 'fast' is not a valid value (expected e.g. 1e-3)"),
+        ("lr", None, "lr: None is not a valid value (expected e.g. 1e-3)"),
+        ("optimizer", False, "optimizer: False is not a valid value (expected e.g. a name)"),
+    ],
+)
+def test_bad_values_name_the_field_and_an_example(name, value, message):
+    from digitnet.sweep.space import parse_value
+
+    with pytest.raises(ConfigError) as err:
+        parse_value(name, value)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    "name, hint", [("seed", " (list seeds with --seeds)"), ("preset", ""), ("colour", "")]
+)
+def test_fields_a_sweep_cannot_vary_are_named_with_those_it_can(name, hint):
+    import dataclasses
+
+    from digitnet import TrainConfig
+    from digitnet.sweep.space import parse_value
+
+    can = sorted(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("seed", "preset"))
+    with pytest.raises(ConfigError) as err:
+        parse_value(name, "1")
+    assert str(err.value) == f"{name!r} is not a setting a sweep can vary{hint}; choose from {', '.join(can)}"
+    assert "dataset, dropout, dtype, epochs" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("lr", "--grid 'lr': expected FIELD=V1,V2 or FIELD=LOW..HIGH[:log], e.g. lr=1e-3,2e-3 "
+         "or hidden=512x256,1024x1024"),
+        ("lr= ", "--grid 'lr= ': expected FIELD=V1,V2 or FIELD=LOW..HIGH[:log], e.g. lr=1e-3,2e-3 "
+         "or hidden=512x256,1024x1024"),
+        ("lr=1e-4..1e-2:cubic", "--grid 'lr=1e-4..1e-2:cubic': after a range only ':log' may follow"),
+        ("hidden=1..4", "hidden: a range needs a numeric field; list the values instead"),
+        ("optimizer=a..b", "optimizer: a range needs a numeric field; list the values instead"),
+        ("lr=1e-2..1e-3", "lr: a range needs low < high, got 1e-2..1e-3"),
+        ("lr=1e-2..1e-2", "lr: a range needs low < high, got 1e-2..1e-2"),
+        ("lr=0..1e-2:log", "lr: a log range needs low > 0, got 0"),
+        ("lr=-1..1e-2:log", "lr: a log range needs low > 0, got -1"),
+        ("dataset=mnist", "dataset cannot be swept: configurations are ranked on one validation split of one "
+         "dataset (set it for every trial with --dataset)"),
+        ("validation-size=1,2",
+         "validation_size cannot be swept: configurations are ranked on one validation "
+         "split of one dataset (set it for every trial with --validation-size)"),
+        ("lr=1e-3,1e-3", "lr: 0.001 is listed twice (each value is trained once per seed)"),
+        ("hidden=8x4,16,8x4", "hidden: 8x4 is listed twice (each value is trained once per seed)"),
+    ],
+)
+def test_bad_grid_flags_are_one_whole_message(text, message):
+    with pytest.raises(ConfigError) as err:
+        parse_grid_flag(text)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    "text, axis",
+    [
+        ("lr = 1e-4 .. 1e-2 :log", Range(1e-4, 1e-2, log=True)),
+        ("lr=1e-4..1e-2:log", Range(1e-4, 1e-2, log=True, integer=False)),
+        ("epochs=1..3:log", Range(1.0, 3.0, log=True, integer=True)),
+        ("train_limit=100..200", Range(100.0, 200.0, integer=True)),
+        ("hidden = 8x4 , 16 ", Choice(((8, 4), (16,)))),
+    ],
+)
+def test_grid_flags_with_spaces_and_log_integer_ranges(text, axis):
+    name, found = parse_grid_flag(text)
+    assert found == axis and type(found.low if isinstance(found, Range) else found) is not int
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("1,x", "--seeds '1,x': expected integers like 0,1,2 or 0-4"),
+        ("1,1", "--seeds '1,1': seeds must be distinct integers >= 0"),
+        ("-1", "--seeds '-1': expected integers like 0,1,2 or 0-4"),
+        ("3-2", "--seeds '3-2': seeds must be distinct integers >= 0"),
+    ],
+)
+def test_bad_seeds_are_one_whole_message(text, message):
+    with pytest.raises(ConfigError) as err:
+        parse_seeds(text)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    "text, seeds", [(" 2 , 0 - 1 ", [2, 0, 1]), ("5-5", [5])]
+)
+def test_seeds_with_spaces(text, seeds):
+    assert parse_seeds(text) == seeds
+
+
+def test_ranges_list_their_ends_and_corners_come_in_order():
+    space = Space(
+        {},
+        {
+            "epochs": Range(1.0, 9.0, integer=True),
+            "optimizer": Choice(("adam", "sgd", "momentum")),
+            "lr": Range(1e-4, 1e-2, log=True),
+        },
+    )
+    corners = space.corners()
+    assert corners == [
+        {"epochs": 1, "optimizer": "adam", "lr": 1e-4},
+        {"epochs": 9, "optimizer": "momentum", "lr": 1e-2},
+        {"epochs": 9, "optimizer": "adam", "lr": 1e-4},
+        {"epochs": 1, "optimizer": "sgd", "lr": 1e-4},
+        {"epochs": 1, "optimizer": "momentum", "lr": 1e-4},
+        {"epochs": 1, "optimizer": "adam", "lr": 1e-2},
+    ]
+    assert all(type(c["epochs"]) is int for c in corners)
+
+
+def test_a_space_in_json_has_lists_for_values_and_every_field_of_a_range():
+    axes = {"hidden": Choice(((8,), (4, 4))), "lr": Range(1e-4, 1e-2, log=True)}
+    space = Space({"epochs": 3}, axes, [0, 2])
+    assert space.to_dict() == {
+        "fixed": {"epochs": 3},
+        "axes": {
+            "hidden": {"values": [(8,), (4, 4)]},
+            "lr": {"low": 1e-4, "high": 1e-2, "log": True, "integer": False},
+        },
+        "seeds": [0, 2],
+    }
+    again = Space.from_dict({"fixed": {}, "axes": {"hidden": {"values": [[8], 16, "x"]}}, "seeds": [1]})
+    assert again.axes == {"hidden": Choice(((8,), 16, "x"))} and again.seeds == [1] and again.fixed == {}
+    assert Space().seeds == [0] and Space().axes == {} and Space().fixed == {}
+
+
+@pytest.mark.parametrize(
+    "value, shown", [(None, "none"), (0.0013681, "0.001368"), ((512, 256), "512x256"), ([8], "8"), (3, "3"),
+                     ("adam", "adam"), (True, "True")]
+)
+def test_values_as_tables_show_them(value, shown):
+    from digitnet.sweep.space import display
+
+    assert display(value) == shown
+
+
+def test_parameters_in_json_have_lists_for_sizes():
+    assert as_json({"hidden": (8, 4), "lr": 0.1, "x": [1]}) == {"hidden": [8, 4], "lr": 0.1, "x": [1]}
+
+
+def test_integer_draws_are_rounded_and_choices_are_drawn_with_the_generator():
+    space = Space({}, {"epochs": Range(1.0, 2.0, integer=True), "lr": Range(0.5, 0.5 + 1e-9)})
+    draws = space.sample(2, np.random.default_rng(0))
+    assert sorted(d["epochs"] for d in draws) == [1, 2] and all(type(d["epochs"]) is int for d in draws)
+    assert all(type(d["lr"]) is float for d in draws)
+    one = Space({}, {"optimizer": Choice(("adam", "sgd", "momentum"))}).sample(3, np.random.default_rng(1))
+    assert sorted(d["optimizer"] for d in one) == ["adam", "momentum", "sgd"]
+    assert Space({}, {"optimizer": Choice(("adam",))}).sample(0, np.random.default_rng(1)) == []
+
+
+def test_optuna_is_asked_for_each_field_as_swept():
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    space = Space(
+        {},
+        {
+            "hidden": Choice(((8,), (4, 4))),
+            "epochs": Range(2.0, 6.0, log=True, integer=True),
+            "batch_size": Range(16.0, 64.0, integer=True),
+            "lr": Range(1e-4, 1e-2, log=True),
+            "dropout": Range(0.0, 0.5),
+        },
+    )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    params = space.suggest(trial)
+    assert trial.distributions == {
+        "hidden": CategoricalDistribution(["8", "4x4"]),
+        "epochs": IntDistribution(2, 6, log=True),
+        "batch_size": IntDistribution(16, 64),
+        "lr": FloatDistribution(1e-4, 1e-2, log=True),
+        "dropout": FloatDistribution(0.0, 0.5),
+    }
+    assert params["hidden"] in ((8,), (4, 4)) and params["hidden"] == {"8": (8,), "4x4": (4, 4)}[
+        trial.params["hidden"]]
+    assert type(params["epochs"]) is int and 2 <= params["epochs"] <= 6 and type(params["lr"]) is float
+    assert {k: v for k, v in params.items() if k != "hidden"} == {
+        k: v for k, v in trial.params.items() if k != "hidden"}
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("seeds = 5", "seeds must be a list of integers like [0, 1, 2]"),
+        ("search = 5", 'search must be "grid", "random" or "tpe"'),
+        ("preset = 5", "preset must be a preset's name"),
+        ('trials = "3"', "trials must be a whole number"),
+        ("colour = 1\nshade = 2", "unknown keys ['colour', 'shade'] (expected preset, seeds, search, trials, "
+         "[set], [grid])"),
+        ("[grid]\nlr = {low = 1e-4, high = 1e-2, step = 2}", "[grid] lr: a range is {low = ..., high = ..., "
+         "log = true|false}"),
+        ("[grid]\nlr = {high = 1e-2}", "[grid] lr: a range is {low = ..., high = ..., log = true|false}"),
+        ("[grid]\nlr = []", "[grid] lr: expected a list of values or a {low, high} table"),
+        ("[grid]\nlr = 0.1", "[grid] lr: expected a list of values or a {low, high} table"),
+        ("[grid]\ndataset = ['mnist']",
+         "dataset cannot be swept: configurations are ranked on one validation "
+         "split of one dataset (set it for every trial with --dataset)"),
+        ("[grid]\nlr = {low = 0.0, high = 1e-2, log = true}", "lr: a log range needs low > 0, got 0.0"),
+        ("seeds = [1, 1]", "--seeds '1,1': seeds must be distinct integers >= 0"),
+    ],
+)
+def test_sweep_file_errors_are_the_file_then_one_whole_message(tmp_path, text, message):
+    path = tmp_path / "sweep.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigError) as err:
+        read_sweep_file(path)
+    assert str(err.value) == f"{path}: {message}"
+
+
+def test_a_missing_sweep_file_is_named(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        read_sweep_file(tmp_path / "nope.toml")
+    assert str(err.value) == f"{tmp_path / 'nope.toml'}: no such sweep file"
+
+
+def test_sweep_file_that_is_not_utf8_is_refused(tmp_path):
+    path = tmp_path / "sweep.toml"
+    path.write_bytes(b'preset = "\xff"\n')
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: not a valid TOML file (")):
+        read_sweep_file(path)
+
+
+def test_sweep_file_with_only_some_keys_gives_only_those(tmp_path):
+    path = tmp_path / "sweep.toml"
+    path.write_text('search = "random"\ntrials = 4\n[grid]\nepochs = {low = 1, high = 3, log = false}\n'
+                    "[set]\nhidden = 16\n")
+    found = read_sweep_file(path)
+    assert set(found) == {"space", "search", "trials"} and found["trials"] == 4
+    assert found["space"] == Space({"hidden": [16]}, {"epochs": Range(1.0, 3.0, integer=True)}, [0])
+
+
+def test_sweep_files_on_python_310_need_tomli(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tomllib", None)
+    monkeypatch.setitem(sys.modules, "tomli", None)
+    with pytest.raises(ConfigError) as err:
+        read_sweep_file(tmp_path / "sweep.toml")
+    assert str(err.value) == "sweep files need tomli on Python 3.10: pip install 'digitnet[sweep]'"
+
+
+# -- the searches, in this process -----------------------------------------------------------------
+
+
+def _spec_maker(params, seed):
+    return {"id": trial_id(params, seed), "params": params, "seed": seed}
+
+
+def test_grid_and_random_search_hand_out_each_trial_once_in_order():
+    from digitnet.sweep.searches import grid_search, random_search
+
+    space = Space({}, {"lr": Choice((1e-3, 2e-3))}, [0, 1])
+    search = grid_search(space, _spec_maker)
+    assert search.total == 4 and not search.adaptive and not search.finished
+    first = search.ask(3)
+    assert [(s["params"]["lr"], s["seed"]) for s in first] == [(1e-3, 0), (1e-3, 1), (2e-3, 0)]
+    assert not search.finished and search.ask(3) == [search.specs[3]] and search.finished
+    assert search.ask(2) == [] and search.tell({"id": "x"}) is None
+    drawn = random_search(Space({}, {"lr": Range(1e-3, 1e-2)}, [3]), 2, 7, _spec_maker)
+    again = random_search(Space({}, {"lr": Range(1e-3, 1e-2)}, [3]), 2, 7, _spec_maker)
+    other = random_search(Space({}, {"lr": Range(1e-3, 1e-2)}, [3]), 2, 8, _spec_maker)
+    assert drawn.specs == again.specs != other.specs and drawn.total == 2
+    expected = Space({}, {"lr": Range(1e-3, 1e-2)}).sample(2, np.random.default_rng(7))
+    assert [s["params"] for s in drawn.specs] == expected
+
+
+def _ok(spec, val):
+    return {"id": spec["id"], "status": "ok", "val_accuracy": val}
+
+
+def test_tpe_asks_one_configuration_on_every_seed_and_is_told_their_mean(tmp_path):
+    import optuna
+
+    from digitnet.sweep.searches import TPESearch
+
+    space = Space({}, {"lr": Range(1e-3, 1e-2, log=True)}, [0, 1])
+    search = TPESearch(space, 2, 0, tmp_path, _spec_maker)
+    assert search.adaptive and search.total == 4 and not search.finished
+    batch = search.ask(1)  # one configuration: both of its seeds
+    assert [s["seed"] for s in batch] == [0, 1] and batch[0]["params"] == batch[1]["params"]
+    search.tell(_ok(batch[0], 0.5))
+    assert optuna_trials(tmp_path)[0].state == optuna.trial.TrialState.RUNNING  # one seed of two
+    search.tell(_ok(batch[1], 0.7))
+    (trial,) = optuna_trials(tmp_path)
+    assert trial.state == optuna.trial.TrialState.COMPLETE and trial.value == pytest.approx(0.6)
+    assert not search.finished
+    second = search.ask(5)  # the budget allows one more configuration
+    assert len(second) == 2 and search.ask(5) == []
+    search.tell({"id": second[0]["id"], "status": "failed"})
+    search.tell(_ok(second[1], 0.9))
+    assert [t.state for t in optuna_trials(tmp_path)] == [
+        optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL]
+    assert search.finished and search.ask(1) == []
+    search.tell({"id": "never-asked", "status": "ok", "val_accuracy": 1.0})  # nothing waits for it
+    study = optuna.load_study(
+        study_name="digitnet-sweep",
+        storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(tmp_path / "optuna.journal"))),
+    )
+    assert study.direction == optuna.study.StudyDirection.MAXIMIZE
+
+
+def test_tpe_is_told_a_failure_when_a_seed_has_no_accuracy(tmp_path):
+    import optuna
+
+    from digitnet.sweep.searches import TPESearch
+
+    search = TPESearch(Space({}, {"lr": Range(1e-3, 1e-2)}, [0, 1]), 1, 0, tmp_path, _spec_maker)
+    batch = search.ask(1)
+    search.tell(_ok(batch[0], 0.5))
+    search.tell({"id": batch[1]["id"], "status": "ok", "val_accuracy": None})
+    assert optuna_trials(tmp_path)[0].state == optuna.trial.TrialState.FAIL and search.finished
+
+
+def test_tpe_suggesting_a_configuration_again_waits_for_one_run(tmp_path):
+    import optuna
+
+    from digitnet.sweep.searches import TPESearch
+
+    search = TPESearch(Space({}, {"lr": Choice((1e-3,))}, [0]), 3, 0, tmp_path, _spec_maker)
+    specs = search.ask(3)
+    assert [s["id"] for s in specs] == [specs[0]["id"]] * 3  # three Optuna trials, one trial to run
+    search.tell(_ok(specs[0], 0.8))
+    trials = optuna_trials(tmp_path)
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 3
+    assert [t.value for t in trials] == [0.8] * 3 and search.finished
+
+
+def test_tpe_resumed_fails_a_trial_left_running_and_asks_it_again_first(tmp_path):
+    import optuna
+
+    from digitnet.sweep.searches import TPESearch
+
+    space = Space({}, {"lr": Range(1e-3, 1e-2, log=True)}, [0])
+    first = TPESearch(space, 2, 0, tmp_path, _spec_maker)
+    (left,) = first.ask(1)  # the sweep stops before it is told
+    first.study.ask()  # and one asked but never given a suggestion
+    again = TPESearch(space, 2, 0, tmp_path, _spec_maker)
+    trials = optuna_trials(tmp_path)
+    states = optuna.trial.TrialState
+    # Both failed; the one that had a suggestion is queued again.
+    assert [t.state for t in trials] == [states.FAIL, states.FAIL, states.WAITING]
+    assert trials[2].params == {} and not again.finished
+    (retry,) = again.ask(1)
+    assert retry["params"] == left["params"]  # asked again first, from the queue
+    trials = optuna_trials(tmp_path)
+    assert len(trials) == 3 and trials[2].user_attrs == {"retry_of": 0}
+    (other,) = again.ask(1)  # the failed trial does not count against the budget: one more
+    assert other["params"] != left["params"] and again.ask(1) == []
+    again.tell(_ok(retry, 0.5))
+    again.tell(_ok(other, 0.6))
+    assert again.finished
+
+
+def test_tpe_suggestions_repeat_with_the_search_seed_and_differ_after_a_resume(tmp_path):
+    from digitnet.sweep.searches import TPESearch
+
+    space = Space({}, {"lr": Range(1e-3, 1e-2, log=True)}, [0])
+    for d in "abc":
+        (tmp_path / d).mkdir()
+    a, b, c = (TPESearch(space, 3, seed, tmp_path / d, _spec_maker) for seed, d in zip((5, 5, 6), "abc"))
+    first = [s.ask(1)[0]["params"] for s in (a, b, c)]
+    assert first[0] == first[1] != first[2]
+    a.tell(_ok({"id": trial_id(first[0], 0)}, 0.5))
+    b.tell(_ok({"id": trial_id(first[1], 0)}, 0.5))
+    resumed = TPESearch(space, 3, 5, tmp_path / "a", _spec_maker)  # seeded by how far the study got
+    assert resumed.ask(1)[0]["params"] != first[0]  # not the first suggestion again
+
+
+# -- results.jsonl, line by line --------------------------------------------------------------------
+
+
+def test_results_are_sorted_json_lines_and_a_torn_line_is_closed_first(tmp_path):
+    path = tmp_path / "results.jsonl"
+    path.write_text("")
+    append_record(path, {"status": "ok", "id": "a"})
+    assert path.read_text() == '{"id": "a", "status": "ok"}\n'
+    with open(path, "a") as f:
+        f.write('{"id": "b"')
+    append_record(path, {"id": "c"})
+    assert path.read_text() == '{"id": "a", "status": "ok"}\n{"id": "b"\n{"id": "c"}\n'
+
+
+def test_lines_that_are_not_records_are_skipped(tmp_path):
+    path = tmp_path / "results.jsonl"
+    path.write_bytes(b'[1, 2]\n{"no": "id"}\n\xff\xfe\n{"id": "a", "status": "failed"}\n'
+                     b'{"id": "a", "status": "ok"}\n'
+                     b'{"id": "b"}\n{"id": "a", "status": "failed"}\n{"id": "b", "status": "ok"}\n')
+    assert read_records(path) == [{"id": "a", "status": "ok"}, {"id": "b", "status": "ok"}]
+    assert read_records(tmp_path) == []  # a folder holds no records
+
+
+# -- the ranking table, whole --------------------------------------------------------------------------
+
+
+def test_the_table_whole():
+    records = [
+        {**_record(0.1, 0, 0.9, 0.8), "train_seconds": 1.25},
+        {**_record(0.1, 1, 0.8, 0.7), "epochs": 3},
+        {**_record(0.2, 0, 0.5, 0.4), "seconds": 2.0},
+        {"id": "x", "params": {"lr": 0.3}, "seed": 1, "status": "failed"},
+    ]
+    del records[2]["train_seconds"]
+    assert markdown_table(records, seeds=2) == "\n".join([
+        "| rank | lr | validation accuracy (%) | seeds | epochs | train seconds |",
+        "|---:|---|---:|---:|---:|---:|",
+        "| 1 | 0.1 | 85.00 ± 7.07 | 2 | 2.5 | 0.9 |",
+        "| 2 | 0.2 | 50.00 | 1 of 2 | 2.0 | 2.0 |",
+        "",
+        "Chosen on validation accuracy: lr=0.1. Test accuracy of that configuration: 75.00 ± 7.07% (2 seeds, "
+        "mean ± sd); the others' test accuracy is not shown, so that the test set plays no part in the "
+        "choice.",
+        "",
+        "1 trial failed:",
+        "- lr=0.3 seed 1: unknown error",
+    ])
+
+
+def test_a_table_without_swept_fields_names_the_preset():
+    records = [{**_record(0.1, 0, 0.9, 0.8), "params": {}}]
+    assert markdown_table(records, seeds=1, fields=[]) == "\n".join([
+        "| rank | validation accuracy (%) | seeds | epochs | train seconds |",
+        "|---:|---:|---:|---:|---:|",
+        "| 1 | 90.00 | 1 | 2.0 | 0.5 |",
+        "",
+        "Chosen on validation accuracy: the preset. Test accuracy of that configuration: 80.00% (1 seed); "
+        "the others' test accuracy is not shown, so that the test set plays no part in the choice.",
+    ])
+
+
+def test_a_table_names_text_values_quoted_in_the_choice_and_follows_the_fields_order():
+    params = {"optimizer": "sgd", "hidden": [8, 4], "lr": 0.0013681}
+    records = [{**_record(0.1, 0, 0.9, 0.8), "params": params}]
+    table = markdown_table(records, fields=["lr", "hidden", "optimizer"])
+    assert table.splitlines()[0] == (
+        "| rank | lr | hidden | optimizer | validation accuracy (%) | seeds | epochs | train seconds |"
+    )
+    assert table.splitlines()[2] == "| 1 | 0.001368 | 8x4 | sgd | 90.00 | 1 | 2.0 | 0.5 |"
+    assert "Chosen on validation accuracy: lr=0.001368, hidden=8x4, optimizer='sgd'." in table
+
+
+def test_an_empty_table_says_nothing_finished_and_lists_two_failures():
+    records = [
+        {"id": "x", "params": {"lr": 0.3, "hidden": [8]}, "seed": 1, "status": "failed", "error": "E: x"},
+        {**_record(0.2, 0, None, None), "status": "ok"},  # ok but without an accuracy: not ranked
+        {"id": "y", "params": {}, "seed": 2, "status": "failed", "error": "F"},
+    ]
+    assert markdown_table(records) == "\n".join([
+        "| rank | validation accuracy (%) | seeds | epochs | train seconds |",
+        "|---:|---:|---:|---:|---:|",
+        "",
+        "No trial has finished yet.",
+        "",
+        "2 trials failed:",
+        "- lr=0.3, hidden=8 seed 1: E: x",
+        "-  seed 2: F",
+    ])
+
+
+def test_ties_go_to_more_seeds_then_to_the_first_seen():
+    records = [_record(0.3, 0, 0.5, 0.5), _record(0.1, 0, 0.5, 0.5), _record(0.2, 0, 0.5, 0.5),
+               _record(0.2, 1, 0.5, 0.5)]
+    ranked = rank(records)
+    assert [c.params["lr"] for c in ranked] == [0.2, 0.3, 0.1]
+    assert ranked[0].val_mean_sd == (0.5, 0.0) and ranked[1].test_mean_sd == (0.5, 0.0)
+    assert ranked[0].epochs == [2, 2] and ranked[0].seconds == [0.5, 0.5] and ranked[0].test == [0.5, 0.5]
+
+
+# -- trials: ids, specs, attempts ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "params, seed, expected",
+    [
+        ({"lr": 0.002, "hidden": [512, 256]}, 1, "hidden512x256-lr0.002-seed1-65ebf300"),
+        ({}, 0, "seed0-bf21a9e8"),
+        ({"optimizer": "a/b c"}, 3, "optimizera_b_c-seed3-4cb8231e"),
+    ],
+)
+def test_trial_ids_are_these_names(params, seed, expected):
+    assert trial_id(params, seed) == expected
+
+
+def test_long_trial_ids_are_cut_to_80_readable_characters():
+    tid = trial_id({"hidden": [1024] * 30}, 0)
+    assert tid[:80] == "hidden" + "x".join(["1024"] * 30)[:74] and tid[80:86] == "-seed0" and len(tid) == 95
+
+
+def test_a_trial_spec_is_plain_values(tmp_path):
+    from digitnet import TrainConfig
+    from digitnet.sweep.trial import make_spec
+
+    base = TrainConfig(epochs=2).to_dict()
+    spec = make_spec(tmp_path, base, {"lr": 0.01}, 3, "/data", 2)
+    tid = trial_id({"lr": 0.01}, 3)
+    assert spec == {
+        "id": tid, "params": {"lr": 0.01}, "seed": 3,
+        "config": {**base, "lr": 0.01, "seed": 3}, "folder": str(tmp_path / tid), "data_dir": "/data",
+        "threads": 2,
+    }
+    with pytest.raises(ConfigError):
+        make_spec(tmp_path, base, {"dropout": 1.5}, 0, None, 1)
+
+
+def test_an_attempt_without_an_attempts_file_goes_on(tmp_path):
+    StopWhenSuperseded(tmp_path / "missing.jsonl", mine=0).on_epoch_begin(None)
+    attempts = tmp_path / "attempts.jsonl"
+    attempts.write_text('{"pid": 1}\n{"pid": 2}\n')
+    StopWhenSuperseded(attempts, mine=2).on_epoch_begin(None)  # the newest: goes on
+    with pytest.raises(TrialSuperseded) as stop:
+        StopWhenSuperseded(attempts, mine=1).on_epoch_begin(None)
+    assert str(stop.value) == "attempt 1 of this trial was superseded by a newer one"
+
+
+class _StopAtEpoch(Exception):
+    pass
+
+
+def test_a_trial_stopped_after_an_epoch_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    import digitnet.sweep.trial as trial
+    from digitnet import TrainConfig
+    from digitnet.hooks import Hook
+
+    data = small_csv(tmp_path / "train.csv")
+    base = TrainConfig(hidden=(8,), epochs=3, validation_size=20, patience=None).to_dict()
+    spec = trial.make_spec(tmp_path / "trials", base, {"lr": 0.01}, 0, str(data), 1)
+    real = trial.train_run
+
+    class StopAtSecondEpoch(Hook):
+        def on_epoch_begin(self, trainer):
+            if trainer.state.epoch == 2:
+                raise _StopAtEpoch("stopped (planted)")
+
+    def stopping(config, out, hooks=(), **kwargs):
+        return real(config, out, hooks=[*hooks, StopAtSecondEpoch()], **kwargs)
+
+    monkeypatch.setattr(trial, "train_run", stopping)
+    failed = trial.run_trial(spec)
+    assert failed["status"] == "failed" and failed["error"] == "_StopAtEpoch: stopped (planted)"
+    assert set(failed) == {"id", "params", "seed", "config", "host", "pid", "attempts", "resumed_from_epoch",
+                           "threads", "error", "traceback", "seconds", "status"}
+    assert failed["attempts"] == 1 and failed["resumed_from_epoch"] == 0 and failed["threads"] == 1
+    assert failed["traceback"][-1] == "test_sweep._StopAtEpoch: stopped (planted)"
+    assert len(failed["traceback"]) <= 14
+    assert failed["seconds"] > 0 and failed["pid"] == __import__("os").getpid()
+    partial = tmp_path / "trials" / f"{spec['id']}.partial"
+    assert (partial / "checkpoint.npz").is_file() and not (tmp_path / "trials" / spec["id"]).exists()
+
+    monkeypatch.setattr(trial, "train_run", real)
+    done = trial.run_trial(spec)
+    folder = tmp_path / "trials" / spec["id"]
+    assert done["status"] == "ok" and done["attempts"] == 2 and done["resumed_from_epoch"] == 1
+    assert done["epochs"] == 3 and done["best_epoch"] == 3 and done["folder"] == str(folder)
+    assert set(done) == {"id", "params", "seed", "config", "host", "pid", "attempts", "resumed_from_epoch",
+                         "threads", "status", "val_accuracy", "test_accuracy", "epochs", "best_epoch",
+                         "train_seconds", "seconds", "folder"}
+    assert not partial.exists() and not (folder / "checkpoint.npz").exists()
+    assert len((folder / "attempts.jsonl").read_text().splitlines()) == 2
+    saved = json.loads((folder / "record.json").read_text())
+    assert saved == {k: v for k, v in done.items() if k != "folder"}
+    history = json.loads((folder / "history.json").read_text())
+    assert done["val_accuracy"] == history[2]["val_accuracy"]
+    # A finished trial asked again (its answer lost on the way) returns its record and trains nothing.
+    assert trial.run_trial(spec) == saved
+
+
+def test_a_rerun_trial_replaces_its_stale_folder(tmp_path):
+    import digitnet.sweep.trial as trial
+    from digitnet import TrainConfig
+
+    data = small_csv(tmp_path / "train.csv")
+    base = TrainConfig(hidden=(8,), epochs=1, validation_size=20).to_dict()
+    spec = trial.make_spec(tmp_path / "trials", base, {"lr": 0.01}, 0, str(data), 1)
+    stale = tmp_path / "trials" / spec["id"]
+    stale.mkdir(parents=True)
+    (stale / "old.txt").write_text("from a failed run")
+    record = trial.run_trial(spec)
+    assert record["status"] == "ok" and not (stale / "old.txt").exists() and (stale / "model.npz").is_file()
+
+
+def test_a_failing_attempt_returns_the_record_another_attempt_finished(tmp_path, monkeypatch):
+    import digitnet.sweep.trial as trial
+
+    folder = tmp_path / "trials" / "t"
+    spec = {"id": "t", "params": {}, "seed": 0, "config": {}, "folder": str(folder), "data_dir": None,
+            "threads": 1}
+
+    def finished_elsewhere(*args, **kwargs):
+        folder.mkdir(parents=True)
+        (folder / "record.json").write_text('{"id": "t", "status": "ok", "by": "the other"}')
+        raise RuntimeError("moved away")
+
+    monkeypatch.setattr(trial, "_dataset", finished_elsewhere)
+    assert trial.run_trial(spec) == {"id": "t", "status": "ok", "by": "the other"}
+
+
+def test_a_worker_reads_the_data_once_per_setting(tmp_path):
+    import digitnet.sweep.trial as trial
+    from digitnet import TrainConfig
+
+    data = str(small_csv(tmp_path / "train.csv"))
+    config = TrainConfig(validation_size=20)
+    first = trial._dataset(config, data)
+    assert trial._dataset(TrainConfig(validation_size=20, lr=0.5), data) is first
+    other = trial._dataset(TrainConfig(validation_size=30), data)
+    assert other is not first and len(other.x_val) == 30 and len(first.x_val) == 20
+    assert trial._dataset(config, data) is not first and len(trial._DATA) == 1
+
+
+# -- the command: flags, the definition, the run -------------------------------------------------------
+
+
+def _error(capsys, argv):
+    assert main(["sweep", *argv]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("digitnet: error: ") and err.count("\n") == 1
+    return err[len("digitnet: error: "):-1]
+
+
+RESUME_ONLY = "(only --workers, --scheduler, --retry-failed)"
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [["--file", "x.toml"], ["--grid", "lr=1"], ["--seeds", "0"], ["--search", "grid"], ["--trials", "2"],
+     ["--search-seed", "1"], ["--threads", "2"], ["--data-dir", "d"], ["--out", "o"], ["--preset", "quick"],
+     ["--lr", "0.1"], ["--hidden", "8"], ["--patience", "0"], ["--validation-size", "10"]],
+)
+def test_resume_names_the_flag_it_refuses(tmp_path, capsys, flag):
+    message = _error(capsys, ["--resume", str(tmp_path), *flag])
+    assert message == (f"--resume continues a sweep with its own settings: {flag[0]} cannot be given with it "
+                       f"{RESUME_ONLY}")
+
+
+@pytest.mark.parametrize(
+    "flag", [["--resume", "r"], ["--workers", "1"], ["--scheduler", "tcp://h:1"], ["--retry-failed"],
+             ["--search-seed", "1"], ["--threads", "3"], ["--epochs", "1"]],
+)
+def test_summary_names_the_flag_it_refuses(tmp_path, capsys, flag):
+    message = _error(capsys, ["--summary", str(tmp_path), *flag])
+    assert message == (
+        f"--summary only prints a sweep's table: {flag[0]} cannot be given with it (only nothing else)"
+    )
+
+
+def test_resume_and_summary_take_the_defaults_as_not_given(tmp_path, capsys):
+    for argv in (["--summary", str(tmp_path), "--threads", "1", "--search-seed", "0"],
+                 ["--resume", str(tmp_path), "--threads", "1", "--search-seed", "0", "--workers", "3",
+                  "--retry-failed"]):
+        assert _error(capsys, argv) == f"{tmp_path / 'sweep.json'}: not found (is {tmp_path} a sweep folder?)"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--workers", "0"], "--workers must be at least 1"),
+        (["--threads", "-1"], "--threads must be at least 1"),
+        (["--search-seed", "-1"], "--search-seed must be at least 0"),
+        (["--grid", "lr=1e-3", "--grid", "lr=2e-3"],
+         "--grid gives lr twice: list its values in one flag (lr=V1,V2)"),
+        (["--lr", "1", "--batch-size", "8", "--grid", "lr=1,2", "--grid", "batch-size=8,16"],
+         "batch_size, lr: both fixed (--batch-size) and swept (--grid); give each field one way"),
+        (["--data-dir", "/nonexistent/x", "--grid", "lr=1"],
+         "--data-dir /nonexistent/x: no such file or folder"),
+        (["--trials", "3", "--grid", "lr=1e-3,2e-3"],
+         "--trials sets the budget of --search random or tpe; a grid runs every combination"),
+        (["--search", "random", "--grid", "lr=1e-3,2e-3"],
+         "--search random needs --trials N (configurations to try)"),
+        (["--search", "tpe", "--trials", "0", "--grid", "lr=1e-3,2e-3"],
+         "--search tpe needs --trials N (configurations to try)"),
+        (["--search", "random", "--trials", "1"],
+         "--search random needs fields to search: --grid lr=1e-4..1e-2:log"),
+        (["--preset", "best", "--grid", "lr=1e-3"],
+         "preset best trains on every training image (validation size 0); a sweep chooses on the validation "
+         "split: add --validation-size 5000"),
+        (["--validation-size", "0", "--grid", "lr=1e-3"],
+         "preset quick trains on every training image (validation size 0); a sweep chooses on the validation "
+         "split: add --validation-size 5000"),
+        (["--grid", "dropout=0.2,1.5"], "dropout must be in [0, 1)"),
+    ],
+)
+def test_bad_sweeps_are_one_whole_line(tmp_path, capsys, args, message):
+    out = tmp_path / "sweep"
+    assert _error(capsys, ["--workers", "1", "--out", str(out), *args]) == message
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('search = "bogus"\n[grid]\nlr = [1e-3]', "search 'bogus': choose grid, random or tpe"),
+        ("trials = 3\n[grid]\nlr = [1e-3]",
+         "--trials sets the budget of --search random or tpe; a grid runs every combination"),
+        ('search = "random"\n[grid]\nlr = [1e-3]',
+         "--search random needs --trials N (configurations to try)"),
+    ],
+)
+def test_bad_sweep_file_settings_are_refused_by_the_command(tmp_path, capsys, text, message):
+    path = tmp_path / "sweep.toml"
+    path.write_text(text + "\n")
+    assert _error(capsys, ["--workers", "1", "--file", str(path), "--out", str(tmp_path / "s")]) == message
+
+
+@pytest.fixture
+def defined(monkeypatch):
+    """Run ``digitnet sweep`` up to its definition: what _run was given instead of training."""
+    import digitnet.sweep.command as command
+
+    calls = []
+    monkeypatch.setattr(command, "_run", lambda out, definition, args: calls.append((out, definition)) or 0)
+    return calls
+
+
+def test_the_sweep_definition_holds_the_file_and_the_flags(tmp_path, capsys, defined):
+    from digitnet import TrainConfig, __version__
+    from digitnet.config import preset
+
+    path = tmp_path / "sweep.toml"
+    path.write_text('preset = "quick"\nseeds = [2, 3]\nsearch = "random"\ntrials = 4\n[set]\nepochs = 2\n'
+                    "hidden = [16]\n[grid]\nlr = {low = 1e-3, high = 1e-2}\nbatch_size = [32, 64]\n")
+    data = small_csv(tmp_path / "train.csv")
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--file", str(path), "--batch-size", "16", "--grid", "hidden=8,16", "--patience", "0",
+            "--threads", "2", "--search-seed", "9", "--data-dir", str(data), "--out", str(out)]
+    assert main(argv) == 0
+    ((given_out, definition),) = defined
+    assert given_out == out
+    definition = json.loads((out / "sweep.json").read_text())  # as written
+    created = definition.pop("created")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", created)
+    fixed = {"epochs": 2, "batch_size": 16, "patience": None}
+    assert definition == {
+        "format": "digitnet-sweep",
+        "format_version": 1,
+        "digitnet_version": __version__,
+        "preset": "quick",
+        "base": TrainConfig.from_dict({**preset("quick").to_dict(), **fixed}).to_dict(),
+        "space": {"fixed": fixed, "axes": {"lr": {"low": 1e-3, "high": 1e-2, "log": False, "integer": False},
+                                          "hidden": {"values": [[8], [16]]}}, "seeds": [2, 3]},
+        "search": "random",
+        "trials": 4,
+        "search_seed": 9,
+        "threads": 2,
+        "data_dir": str(data.resolve()),
+    }
+
+
+def test_flags_win_over_the_file_for_preset_seeds_search_and_trials(tmp_path, capsys, defined):
+    path = tmp_path / "sweep.toml"
+    path.write_text('preset = "quick"\nseeds = [2]\nsearch = "random"\ntrials = 4\n'
+                    "[grid]\nlr = [1e-3, 2e-3]\n")
+    argv = ["sweep", "--file", str(path), "--preset", "seed", "--seeds", "5", "--search", "random",
+            "--trials", "2",
+            "--validation-size", "100", "--out", str(tmp_path / "s")]
+    assert main(argv) == 0
+    ((_, definition),) = defined
+    assert definition["preset"] == "seed" and definition["space"]["seeds"] == [5]
+    assert definition["search"] == "random" and definition["trials"] == 2
+
+
+def test_a_sweep_without_out_goes_to_sweeps_preset_time(tmp_path, capsys, defined, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", "--workers", "1", "--grid", "lr=1e-3"]) == 0
+    ((out, definition),) = defined
+    assert str(out.parent) == "sweeps" and re.fullmatch(r"quick-\d{8}-\d{6}", out.name)
+    assert (tmp_path / out / "sweep.json").is_file() and definition["search"] == "grid"
+    assert definition["trials"] is None and definition["data_dir"] is None and definition["threads"] == 1
+    assert definition["space"]["seeds"] == [0] and definition["search_seed"] == 0
+
+
+def test_a_folder_that_holds_a_sweep_is_refused_whole(tmp_path, capsys, defined):
+    out = tmp_path / "s"
+    out.mkdir()
+    (out / "sweep.json").write_text("{}")
+    assert _error(capsys, ["--grid", "lr=1e-3", "--workers", "1", "--out", str(out)]) == (
+        f"{out} already holds a sweep: continue it with --resume {out}")
+    a_file = tmp_path / "f"
+    a_file.write_text("")
+    message = _error(capsys, ["--grid", "lr=1e-3", "--workers", "1", "--out", str(a_file / "s")])
+    assert message.startswith(f"{a_file / 's'}: cannot write the sweep folder there (")
+    assert message.endswith(")")
+    assert "None" not in message

@@ -4,6 +4,7 @@ The Dask side (LocalCluster, a real scheduler and workers, a killed worker,
 Ctrl-C and --resume) is in test_sweep_dask.py.
 """
 
+import contextlib
 import json
 import math
 import re
@@ -1621,3 +1622,474 @@ def test_a_folder_that_holds_a_sweep_is_refused_whole(tmp_path, capsys, defined)
     assert message.startswith(f"{a_file / 's'}: cannot write the sweep folder there (")
     assert message.endswith(")")
     assert "None" not in message
+
+
+@pytest.mark.parametrize(
+    "record, line",
+    [
+        ({"params": {"lr": 0.0013681, "hidden": [8, 4]}, "seed": 2, "status": "ok", "val_accuracy": 0.91234,
+          "epochs": 3, "seconds": 12.34, "threads": 1, "host": "h", "pid": 7, "resumed_from_epoch": 0},
+         "[1/4] lr=0.001368 hidden=8x4 seed 2: validation 91.23%, 3 epochs, 12.3s, 1 BLAS thread(s) on h:7"),
+        ({"params": {"lr": 0.1}, "seed": 0, "status": "ok", "val_accuracy": 0.5, "epochs": 2, "seconds": 1.0,
+          "threads": None, "resumed_from_epoch": 2},
+         "[1/4] lr=0.1 seed 0: validation 50.00%, 2 epochs, 1.0s, None BLAS thread(s) on ?:?, "
+         "resumed from epoch 2"),
+        ({"params": {"lr": 0.1}, "seed": 1, "status": "failed", "error": "E: bad"},
+         "[1/4] failed lr=0.1 seed 1: E: bad"),
+        ({"params": {}, "seed": 1, "status": "failed"}, "[1/4] failed  seed 1: None"),
+    ],
+)
+def test_progress_lines(record, line):
+    from digitnet.sweep.command import _record_line
+
+    assert _record_line(record, 1, 4) == line
+
+
+@pytest.mark.parametrize(
+    "search, trials, axes, seeds, described",
+    [
+        ("grid", None, {"lr": {}, "hidden": {}}, [0, 1], "grid over lr, hidden, 2 seeds each, preset quick"),
+        ("random", 5, {"lr": {}}, [3], "random search, 5 draws over lr, 1 seed each, preset quick"),
+        ("tpe", 2, {}, [], "tpe search, 2 draws over no field, 0 seeds each, preset quick"),
+    ],
+)
+def test_a_sweep_described_in_one_line(search, trials, axes, seeds, described):
+    from digitnet.sweep.command import _describe
+
+    space = {"axes": axes, "seeds": seeds}
+    definition = {"search": search, "trials": trials, "preset": "quick", "space": space}
+    assert _describe(definition) == described
+
+
+def test_the_summary_file_and_the_plot_only_when_a_trial_finished(tmp_path):
+    from digitnet.sweep.command import _summarise
+
+    definition = {"search": "grid", "trials": None, "preset": "quick",
+                  "space": {"axes": {"lr": {}}, "seeds": [0, 1]}}
+    failed = [{"id": "x", "params": {"lr": 0.3}, "seed": 1, "status": "failed", "error": "E"}]
+    table = _summarise(tmp_path, definition, failed)
+    assert table == markdown_table(failed, 2, ["lr"]) and not (tmp_path / "accuracy.png").exists()
+    assert (tmp_path / "summary.md").read_text() == (
+        f"# Sweep {tmp_path.name}\n\ngrid over lr, 2 seeds each, preset quick\n\n{table}\n")
+    records = [_record(0.1, 0, 0.9, 0.8), _record(0.2, 0, 0.8, 0.8)]
+    first = _summarise(tmp_path, definition, records).splitlines()[2]
+    assert first == "| 1 | 0.1 | 90.00 | 1 of 2 | 2.0 | 0.5 |"
+    assert (tmp_path / "accuracy.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{", "not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"),
+        ("[1]", "not a digitnet sweep definition"),
+        ('{"format": "other"}', "not a digitnet sweep definition"),
+        ('{"format": "digitnet-sweep", "preset": "quick", "base": {}, "space": {}, "search": "grid"}',
+         "not a whole sweep definition (no trials, search_seed, threads, data_dir)"),
+    ],
+)
+def test_sweep_definitions_that_cannot_be_used_are_one_whole_line(tmp_path, capsys, content, message):
+    (tmp_path / "sweep.json").write_text(content)
+    assert _error(capsys, ["--summary", str(tmp_path)]) == f"{tmp_path / 'sweep.json'}: {message}"
+
+
+def test_a_sweep_definition_that_cannot_be_read_says_why(tmp_path, capsys):
+    (tmp_path / "sweep.json").mkdir()
+    message = _error(capsys, ["--resume", str(tmp_path)])
+    assert message == f"{tmp_path / 'sweep.json'}: cannot read it (Is a directory)"
+
+
+@pytest.mark.parametrize("reason, status", [("", 130), ("SIGTERM", 143)])
+def test_an_interrupted_sweep_says_what_is_recorded_and_how_to_resume(
+    tmp_path, capsys, monkeypatch, reason, status
+):
+    import digitnet.sweep.command as command
+    from digitnet import __version__
+    from digitnet.sweep.engine import InProcess
+
+    def interrupted(search, place, results, known, on_record):
+        assert place.pending() == 0 and known == {}
+        append_record(results, {"id": "a", "status": "ok"})
+        place.submit({"id": "b"})
+        raise KeyboardInterrupt(reason)
+
+    cancelled = []
+    monkeypatch.setattr(command, "run_trials", interrupted)
+    monkeypatch.setattr(InProcess, "cancel", lambda self: cancelled.append(self.pending()))
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--workers", "1", "--grid", "lr=1e-3,2e-3", "--out", str(out)]) == status
+    captured = capsys.readouterr()
+    assert captured.out == (f"digitnet {__version__}: sweep of 2 trials (grid over lr, 1 seed each, "
+                            "preset quick) "
+                            f"in this process; 0 already recorded; writing {out}\n")
+    assert captured.err == (f"digitnet: sweep interrupted; 1 trial recorded in {out / 'results.jsonl'}\n"
+                            f"resume with: digitnet sweep --resume {out}\n")
+    assert cancelled == [1]
+
+
+def test_an_interrupted_sweep_counts_its_records(tmp_path, capsys, monkeypatch):
+    import digitnet.sweep.command as command
+
+    def interrupted(search, place, results, known, on_record):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "run_trials", interrupted)
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--workers", "1", "--grid", "lr=1e-3", "--out", str(out)]) == 130
+    assert capsys.readouterr().err.startswith("digitnet: sweep interrupted; 0 trials recorded in ")
+
+
+@pytest.mark.parametrize("signum, message", [("SIGINT", ""), ("SIGTERM", "SIGTERM")])
+def test_ctrl_c_and_sigterm_stop_a_sweep_alike(signum, message):
+    import os
+    import signal
+
+    from digitnet.sweep.command import signals_as_interrupts
+
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt) as stop, signals_as_interrupts():
+        os.kill(os.getpid(), getattr(signal, signum))
+        __import__("time").sleep(1)
+    assert str(stop.value) == message
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
+def test_signals_are_left_alone_outside_the_main_thread():
+    import signal
+    import threading
+
+    from digitnet.sweep.command import signals_as_interrupts
+
+    seen = []
+
+    def in_a_thread():
+        with signals_as_interrupts():
+            seen.append(signal.getsignal(signal.SIGINT))
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join()
+    assert seen == [signal.getsignal(signal.SIGINT)]
+
+
+# -- where trials run: in this process, on Dask (an in-process cluster here) ---------------------------
+
+
+def test_trials_in_this_process_run_one_at_a_time_in_order(monkeypatch):
+    import digitnet.sweep.engine as engine
+
+    monkeypatch.setattr(engine, "run_trial", lambda spec: {"id": spec["id"], "ran": True})
+    place = engine.InProcess()
+    assert place.capacity == 1 and place.description == "in this process" and place.pending() == 0
+    place.submit({"id": "a"})
+    place.submit({"id": "b"})
+    assert place.pending() == 2 and place.next_done() == ({"id": "a"}, {"id": "a", "ran": True})
+    place.cancel()
+    assert place.pending() == 0
+
+
+DASK_MISSING = ("sweeps on several workers or a cluster need Dask: pip install 'digitnet[sweep]' "
+                "(or run in this process with --workers 1)")
+
+
+@pytest.mark.parametrize("workers, scheduler", [(None, None), (2, None), (1, "tcp://h:1")])
+def test_dask_is_needed_unless_one_worker_runs_here(monkeypatch, workers, scheduler):
+    from digitnet.sweep.engine import require_dask
+
+    require_dask(workers, scheduler)  # installed: nothing to say
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    require_dask(1, None)
+    with pytest.raises(ConfigError) as err:
+        require_dask(workers, scheduler)
+    assert str(err.value) == DASK_MISSING
+
+
+@pytest.mark.parametrize(
+    "address, message",
+    [
+        ("tcp://[::1", "--scheduler 'tcp://[::1': not an address (Invalid IPv6 URL); expected tcp://HOST:PORT"),
+        ("tcp://h:99999", "--scheduler 'tcp://h:99999': not an address (Port out of range 0-65535); expected "
+         "tcp://HOST:PORT"),
+        ("udp://h:1", "--scheduler 'udp://h:1': expected tcp://HOST:PORT (or tls://HOST:PORT), e.g. "
+         "tcp://10.0.0.5:8786 as `dask scheduler` prints it"),
+        ("tcp://:8786", "--scheduler 'tcp://:8786': expected tcp://HOST:PORT (or tls://HOST:PORT), e.g. "
+         "tcp://10.0.0.5:8786 as `dask scheduler` prints it"),
+        ("tls://h", "--scheduler 'tls://h': expected tcp://HOST:PORT (or tls://HOST:PORT), e.g. "
+         "tcp://10.0.0.5:8786 as `dask scheduler` prints it"),
+        ("tcp://127.0.0.1:9",
+         "--scheduler tcp://127.0.0.1:9: cannot reach the Dask scheduler (Connection refused)"),
+    ],
+)
+def test_scheduler_addresses_that_are_not_one_are_one_whole_message(address, message):
+    from digitnet.sweep.engine import check_scheduler_address
+
+    with pytest.raises(ConfigError) as err:
+        check_scheduler_address(address)
+    assert str(err.value) == message
+
+
+NOT_DASK = ("--scheduler {}: something answers there but it is not a Dask scheduler (the dashboard's port? a "
+            "scheduler listens on 8786 by default)")
+
+
+@pytest.mark.parametrize(
+    "scheme, first_words, is_dask",
+    [
+        ("tcp", (2).to_bytes(8, "little") + b"rest", True),   # a Dask frame: its count of parts first
+        ("tcp", (2**32).to_bytes(8, "little"), True),
+        ("tcp", (2**32 + 1).to_bytes(8, "little"), False),
+        ("tcp", b"HTTP/1.1 400", False),
+        ("tcp", b"\x01\x00\x00", False),                      # a few bytes, then closed
+        ("tls", b"", True),                                   # TLS: reached is enough
+    ],
+)
+def test_a_scheduler_is_recognised_by_its_first_words(scheme, first_words, is_dask):
+    import socket
+    import threading
+
+    from digitnet.sweep.engine import check_scheduler_address
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    address = f"{scheme}://127.0.0.1:{listener.getsockname()[1]}"
+
+    def speak():
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(first_words)
+
+    thread = threading.Thread(target=speak, daemon=True)
+    thread.start()
+    try:
+        if is_dask:
+            check_scheduler_address(address)
+        else:
+            with pytest.raises(ConfigError) as err:
+                check_scheduler_address(address)
+            assert str(err.value) == NOT_DASK.format(address)
+    finally:
+        thread.join(5)
+        listener.close()
+
+
+class _Client:
+    """What _check_workers_see asks of a Dask client, answered without a cluster."""
+
+    def __init__(self, seen=None, joins=True):
+        self.seen, self.joins, self.asked = seen, joins, []
+
+    def wait_for_workers(self, n, timeout):
+        self.asked.append((n, timeout))
+        if not self.joins:
+            raise TimeoutError
+
+    def run(self, fn, *args):
+        return {address: fn(*args) if ok else False for address, ok in self.seen.items()}
+
+
+def test_workers_that_cannot_see_the_sweep_folder_are_named(tmp_path):
+    from digitnet.sweep.engine import _check_workers_see
+
+    client = _Client({"tcp://a:1": True, "tcp://b:2": True})
+    _check_workers_see(client, tmp_path, "tcp://s:8786")
+    assert client.asked == [(1, 60)]
+    with pytest.raises(ConfigError) as err:
+        _check_workers_see(_Client({"tcp://a:1": True, "tcp://b:2": False, "tcp://c:3": False}), tmp_path, "tcp://s:1")
+    assert str(err.value) == (f"the workers tcp://b:2, tcp://c:3 of tcp://s:1 cannot see {tmp_path}: "
+                              "--out must be "
+                              "on a filesystem shared with every worker, at the same path")
+    with pytest.raises(ConfigError) as err:
+        _check_workers_see(_Client({"tcp://a:1": True}), tmp_path / "missing", "tcp://s:1")
+    assert f"cannot see {tmp_path / 'missing'}:" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        _check_workers_see(_Client(joins=False), tmp_path, "tcp://s:1")
+    assert str(err.value) == ("no worker has joined the scheduler at tcp://s:1 within 60 s: start some with "
+                              "`dask worker tcp://s:1 --nthreads 1`")
+
+
+def test_a_local_cluster_has_one_single_threaded_process_per_worker(tmp_path, monkeypatch):
+    import logging
+
+    import distributed
+    from dask.system import CPU_COUNT
+
+    from digitnet.sweep.engine import executor
+
+    made = []
+
+    class Cluster(contextlib.nullcontext):
+        def __init__(self, **kwargs):
+            made.append(kwargs)
+            super().__init__(self)
+
+    monkeypatch.setattr(distributed, "LocalCluster", Cluster)
+    monkeypatch.setattr(distributed, "Client", lambda cluster: contextlib.nullcontext("client"))
+    monkeypatch.setattr(distributed, "as_completed", lambda: "waiting")
+    with executor(3, None, tmp_path) as place:
+        assert place.description == "on a local Dask cluster of 3 worker processes"
+        assert place.client == "client"
+    with executor(None, None, tmp_path) as place:
+        assert place.description == f"on a local Dask cluster of {CPU_COUNT} worker processes"
+    assert made == [
+        {"n_workers": n, "threads_per_worker": 1, "processes": True, "dashboard_address": ":0",
+         "silence_logs": logging.ERROR}
+        for n in (3, CPU_COUNT)
+    ]
+    with executor(1, None, tmp_path) as place:
+        assert place.description == "in this process"
+
+
+def test_a_scheduler_that_cannot_be_connected_to_is_one_line(tmp_path, monkeypatch):
+    import distributed
+
+    from digitnet.sweep.engine import executor
+
+    def refuse(address, timeout):
+        assert timeout == "10s"
+        raise OSError("timed out (planted)")
+
+    monkeypatch.setattr(distributed, "Client", refuse)
+    with pytest.raises(ConfigError) as err, executor(None, "tcp://s:1", tmp_path):
+        pass
+    assert str(err.value) == (
+        "--scheduler tcp://s:1: cannot connect to the Dask scheduler (timed out (planted))")
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ConfigError) as err, executor(2, None, tmp_path):
+        pass
+    assert str(err.value) == DASK_MISSING
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """A Dask scheduler and one worker of two threads, in this process (mutmut sees what runs in them)."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0"
+    ) as cluster:
+        yield cluster
+
+
+class KilledWorker(Exception):
+    """Named as Dask's: what a task's future raises once its workers died too often."""
+
+
+_RELEASE = __import__("threading").Event()
+
+
+def _trial_on_dask(spec):
+    """run_trial's stand-in on the in-process cluster (importable: Dask pickles the task)."""
+    if spec["id"] == "slow":
+        _RELEASE.wait(10)
+    if spec["id"] == "killed":
+        raise KilledWorker("gone")
+    if spec["id"] == "broken":
+        raise ValueError("bad spec")
+    return {"id": spec["id"], "status": "ok"}
+
+
+def test_trials_on_a_cluster_come_back_as_they_finish(tmp_path, monkeypatch, dask_cluster):
+    import dask
+
+    import digitnet.sweep.engine as engine
+
+    release = _RELEASE
+    release.clear()
+    monkeypatch.setattr(engine, "run_trial", _trial_on_dask)
+    spec = {"params": {"lr": 0.1}, "seed": 0, "config": {}, "folder": "f"}
+    with engine.executor(None, dask_cluster.scheduler_address, tmp_path) as place, \
+            dask.config.set({"distributed.scheduler.allowed-failures": 2}):
+        assert place.description == f"on the cluster at {dask_cluster.scheduler_address}"
+        assert place.capacity == 2
+        place.submit({**spec, "id": "slow"})
+        place.submit({**spec, "id": "fast"})
+        assert place.pending() == 2
+        assert place.next_done() == ({**spec, "id": "fast"}, {"id": "fast", "status": "ok"})
+        assert place.pending() == 1
+        release.set()
+        assert place.next_done()[1] == {"id": "slow", "status": "ok"}
+        keys = []
+        for name in ("killed", "broken"):
+            place.submit({**spec, "id": name})
+            keys += [str(f.key) for f in place.futures]
+            done_spec, record = place.next_done()
+            assert done_spec["id"] == name
+            assert set(record) == {"id", "params", "seed", "config", "status", "error"}
+            assert record["params"] == {"lr": 0.1} and record["seed"] == 0 and record["status"] == "failed"
+            assert record["error"] == {"killed": "its worker died 3 times (KilledWorker)",
+                                       "broken": "ValueError: bad spec"}[name]
+        assert [k.rsplit("-", 1)[0] for k in keys] == ["trial-killed", "trial-broken"]
+        assert all(re.fullmatch(r"[0-9a-f]{8}", k.rsplit("-", 1)[1]) for k in keys)
+        release.clear()
+        place.submit({**spec, "id": "slow"})
+        place.submit({**spec, "id": "slow"})  # the same trial again is a task of its own
+        assert place.pending() == 2
+        futures = list(place.futures)
+        place.cancel()
+        assert place.pending() == 0
+        release.set()
+        for future in futures:
+            with pytest.raises(Exception, match="cancelled|Cancelled"):
+                future.result(timeout=5)
+
+
+class _Place:
+    """A place that runs what it is given at once, ``capacity`` at a time."""
+
+    def __init__(self, capacity):
+        self.capacity, self.queue = capacity, []
+
+    def submit(self, spec):
+        self.queue.append(spec)
+
+    def pending(self):
+        return len(self.queue)
+
+    def next_done(self):
+        spec = self.queue.pop(0)
+        return spec, {"id": spec["id"], "status": "ok", "val_accuracy": 0.5}
+
+
+class _AdaptiveSearch:
+    """Hands out the batches given, one per ask, and notes how many trials each ask wanted."""
+
+    adaptive = True
+
+    def __init__(self, batches):
+        self.batches, self.asked, self.told = list(batches), [], []
+
+    def ask(self, n):
+        self.asked.append(n)
+        return [{"id": i} for i in self.batches.pop(0)] if self.batches else []
+
+    def tell(self, record):
+        self.told.append(record["id"])
+
+    @property
+    def finished(self):
+        return not self.batches
+
+
+def test_an_adaptive_search_is_asked_for_as_many_trials_as_can_run(tmp_path):
+    from digitnet.sweep.engine import run_trials
+
+    search = _AdaptiveSearch([["a", "b", "c"], ["d"], ["a-known"], ["e", "e"]])
+    shown = []
+    known = {"a-known": {"id": "a-known", "status": "ok"}}
+    run_trials(search, _Place(2), tmp_path / "r.jsonl", known, shown.append)
+    # 2 free; none while 3 run (a configuration's seeds come together); asked again when all it gave
+    # was known; then as many as have room.
+    assert search.asked == [2, 0, 0, 1, 1, 2]
+    assert [r["id"] for r in shown] == ["a", "b", "c", "d", "e"]
+    assert search.told == ["a", "b", "a-known", "c", "d", "e"]
+    assert [r["id"] for r in read_records(tmp_path / "r.jsonl")] == ["a", "b", "c", "d", "e"]
+
+
+def test_a_fixed_search_is_asked_for_everything_and_known_trials_are_not_run(tmp_path):
+    from digitnet.sweep.engine import run_trials
+    from digitnet.sweep.searches import grid_search
+
+    search = grid_search(Space({}, {"lr": Choice((0.1, 0.2, 0.3))}), _spec_maker)
+    ids = [s["id"] for s in search.specs]
+    known = {ids[1]: {"id": ids[1], "status": "ok", "val_accuracy": 0.9}}
+    place, shown = _Place(1), []
+    run_trials(search, place, tmp_path / "r.jsonl", known, shown.append)
+    assert [r["id"] for r in shown] == [ids[0], ids[2]] and set(known) == set(ids)
+    assert search.finished and [r["id"] for r in read_records(tmp_path / "r.jsonl")] == [ids[0], ids[2]]

@@ -80,6 +80,8 @@ def test_the_label_column_is_found_by_its_name_and_other_sizes_work(tmp_path):
     ("label,pixel0,pixel1\n", "no data rows after the header"),
     ("label\n1\n", "names no pixel columns"),
     ("1,2,3\n", "3 values a row and no header"),
+    ("5\n3\n", "one value a row and no header: no pixels (a row is the pixels, or a label then the pixels)"),
+    ('""\n', "one value a row and no header: no pixels (a row is the pixels, or a label then the pixels)"),
     ("7,0,,0,0\n", "line 1, column 3: '' is not a whole number"),
 ])
 def test_broken_files_are_one_line_errors_naming_line_and_column(tmp_path, content, words):

@@ -263,6 +263,9 @@ def _label_column_without_header(path: Path, n_columns: int, n_features: int | N
     """0 when the first value of a header-less row is the label, None when all are pixels."""
     expected = n_features or (MNIST_PIXELS if n_columns in (MNIST_PIXELS, MNIST_PIXELS + 1) else None)
     if expected is None:
+        if n_columns < 2:       # a label and 0x0 pixels, as the square test below would read it
+            raise DataError(f"{path}: one value a row and no header: no pixels (a row is the pixels, "
+                            "or a label then the pixels)")
         if math.isqrt(n_columns - 1) ** 2 == n_columns - 1:
             return 0
         if math.isqrt(n_columns) ** 2 == n_columns:

@@ -2098,20 +2098,20 @@ def test_a_fixed_search_is_asked_for_everything_and_known_trials_are_not_run(tmp
 SWEEP_HELP = [
     "Train every configuration of a grid (or random/TPE search) once per seed, on a Dask cluster (local by "
     "default), and rank the configurations by mean validation accuracy.",
-    "  --preset {best,best-augmented,fashion,quick,seed}\n                        the configuration swept around "
-    "(default quick)",
-    "  --file TOML           a sweep file: preset, seeds, search, trials, [set] and [grid] (flags given as well "
-    "take precedence)",
-    "  --grid FIELD=VALUES   a swept field: lr=1e-3,2e-3 or hidden=512x256,1024x1024; a range lr=1e-4..1e-2:log "
-    "for --search random or tpe (repeat for more fields)",
+    "  --preset {best,best-augmented,fashion,quick,seed}\n                        the configuration "
+    "swept around (default quick)",
+    "  --file TOML           a sweep file: preset, seeds, search, trials, [set] and [grid] (flags given "
+    "as well take precedence)",
+    "  --grid FIELD=VALUES   a swept field: lr=1e-3,2e-3 or hidden=512x256,1024x1024; a range "
+    "lr=1e-4..1e-2:log for --search random or tpe (repeat for more fields)",
     "  --seeds SEEDS         seeds for every configuration: 0,1,2 or 0-4 (default 0)",
     "  --search {grid,random,tpe}\n                        grid (default), random, or tpe (Optuna)",
     "  --trials N            configurations to try (random and tpe)",
     "  --search-seed S       seeds the random draws and TPE's sampler (default 0)",
     "  --workers N           worker processes of the local Dask cluster (default: one per core); 1 runs the "
     "trials in this process, without Dask",
-    "  --scheduler ADDRESS   a running Dask scheduler, tcp://HOST:PORT, instead of a local cluster (--out must "
-    "be on a filesystem its workers share)",
+    "  --scheduler ADDRESS   a running Dask scheduler, tcp://HOST:PORT, instead of a local cluster (--out "
+    "must be on a filesystem its workers share)",
     "  --threads N           BLAS threads per trial (default 1; recorded with each result)",
     "  --data-dir DATA_DIR   the data for every trial (as digitnet train --data-dir)",
     "  --out OUT             the sweep folder (default sweeps/<preset>-<time>)",
@@ -2133,7 +2133,8 @@ def test_sweep_help_shows_every_flag_with_its_words(capsys, monkeypatch):
     assert "  --seed " not in text  # seeds are listed with --seeds
     with pytest.raises(SystemExit):
         main(["--help"])
-    assert "train many configurations and seeds on Dask; rank them on validation accuracy" in capsys.readouterr().out
+    words = "train many configurations and seeds on Dask; rank them on validation accuracy"
+    assert words in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("flag", ["--trials", "--search-seed", "--workers", "--threads"])

@@ -15,6 +15,8 @@ from digitnet.errors import DataError
 from conftest import MNIST_DIR, REPO
 
 HEADER = ",".join(f"pixel{i}" for i in range(784))
+SCALED = " (pixels scaled to 0-1? multiply them by 255)"
+ADD_HEADER = "add a header row (label,pixel0,pixel1,...) to say which column is the label"
 
 
 @pytest.fixture(scope="module")
@@ -65,24 +67,40 @@ def test_the_label_column_is_found_by_its_name_and_other_sizes_work(tmp_path):
 
 @pytest.mark.parametrize("content, words", [
     ("label,pixel0,pixel1\n1,0,0\n2,5,x\n", "line 3, column 3 (pixel1): 'x' is not a whole number"),
-    ("label,pixel0,pixel1\n1,0,0\n2,0.5,0\n", "line 3, column 2 (pixel0): 0.5 is not a whole number"),
-    ("label,pixel0,pixel1\n0.5,0.25,0\n", "not a whole number (pixels scaled to 0-1? multiply them by 255)"),
+    ("label,pixel0,pixel1\n1,0,0\n2,0.5,0\n", "line 3, column 2 (pixel0): 0.5 is not a whole number"
+     + SCALED),
+    ("label,pixel0,pixel1\n0.5,0.25,0\n", "line 2, column 1 (label): 0.5 is not a whole number" + SCALED),
     ("label,pixel0,pixel1\n1,0,0\n\n\n2,5,300\n", "line 5, column 3 (pixel1): pixel value 300 outside 0-255"),
-    ("label,pixel0,pixel1\n1,0,0\n,,\n", "line 3: no values, only separators"),
-    ("label,pixel0,pixel1\n1,0,0\n   \n", "line 3: no values, only spaces"),
-    ("label,pixel0,pixel1\n1,0,0\n2,1e30,0\n", "pixel value 1e+30 outside 0-255"),
+    ("label,pixel0,pixel1\n1,0,0\n,,\n", "line 3: no values, only separators: delete the row"),
+    ("label,pixel0,pixel1\n1,0,0\n   \n", "line 3: no values, only spaces: delete the row"),
+    ("label,pixel0,pixel1\n1,0,0\n2,1e30,0\n", "line 3, column 2 (pixel0): pixel value 1e+30 outside 0-255"),
     ("label,pixel0,pixel1\n1,0,0\n2,5\n", "line 3: 2 values, expected 3"),
     ("label,pixel0,pixel1\n1,0,0\n2,5,0,0\n", "line 3: 4 values, expected 3"),
     ("label,pixel0,pixel1\n1,0,0\n2,256,0\n", "line 3, column 2 (pixel0): pixel value 256 outside 0-255"),
     ("label,pixel0,pixel1\n1,0,-1\n", "line 2, column 3 (pixel1): pixel value -1 outside 0-255"),
     ("7,0,0,0,300\n", "line 1, column 5: pixel value 300 outside 0-255"),
-    ("", "empty file"),
+    ("", "empty file, no rows"),
     ("label,pixel0,pixel1\n", "no data rows after the header"),
-    ("label\n1\n", "names no pixel columns"),
-    ("1,2,3\n", "3 values a row and no header"),
+    ("label\n1\n", "the header names no pixel columns"),
+    ("1,2,3\n", "3 values a row and no header: " + ADD_HEADER),
     ("5\n3\n", "one value a row and no header: no pixels (a row is the pixels, or a label then the pixels)"),
     ('""\n', "one value a row and no header: no pixels (a row is the pixels, or a label then the pixels)"),
     ("7,0,,0,0\n", "line 1, column 3: '' is not a whole number"),
+    ("label,pixel0,pixel1\n2,5,7#x\n", "line 2, column 3 (pixel1): '7#x' is not a whole number"),
+    ("label,pixel0,pixel1\n2,inf,7\n", "line 2, column 2 (pixel0): inf is not a whole number"),
+    ("label,pixel0,pixel1\n2,1,-inf\n", "line 2, column 3 (pixel1): -inf is not a whole number"),
+    ("label,pixel0,pixel1\n7,0.5,1.0\n3,0,1\n",
+     "line 2, column 2 (pixel0): 0.5 is not a whole number" + SCALED),
+    ("label,pixel0,pixel1\n1,2,0.5\n", "line 2, column 3 (pixel1): 0.5 is not a whole number"),
+    ("0.5,0.25,0,0\n", "line 1, column 1: 0.5 is not a whole number" + SCALED),
+    ("pixel0\n5 6\n", "line 2, column 1 (pixel0): '5 6' is not a whole number"),
+    (",0,0,0,5\n", "line 1, column 1: '' is not a whole number"),
+    (",".join(["0"] * 783) + "\n", "783 values a row and no header: " + ADD_HEADER),
+    ("label;pixel0;pixel1\n1;0;x\n", "line 2, column 3 (pixel1): 'x' is not a whole number"),
+    ("label\tpixel0\tpixel1\n1\t0\t5\n1\tx\t5\n", "line 3, column 2 (pixel0): 'x' is not a whole number"),
+    ("label,pixel0\n1,0\n,\n", "line 3: no values, only separators: delete the row"),
+    ("label,p0,p1\n1,0,0,\n2,x,0\n", "line 3, column 2 (p0): 'x' is not a whole number"),  # empty extra: fine
+    ("label,pixel0\n1,1_0\n", "not a CSV file of whole numbers"),   # float() takes 1_0, NumPy not
 ])
 def test_broken_files_are_one_line_errors_naming_line_and_column(tmp_path, content, words):
     path = tmp_path / "broken.csv"
@@ -90,7 +108,7 @@ def test_broken_files_are_one_line_errors_naming_line_and_column(tmp_path, conte
     with pytest.raises(DataError) as err:
         read_digits_csv(path)
     message = str(err.value)
-    assert message.startswith(f"{path}: ") and words in message and "\n" not in message, message
+    assert message == f"{path}: {words}"
 
 
 def test_a_network_of_another_input_size_is_told_so(tmp_path, rows):
@@ -242,3 +260,103 @@ def test_predict_names_file_lines_and_guards_its_input(tmp_path, rows):
     same = digitnet("predict", MODEL, path, "--submission", path)
     assert same.returncode != 0 and "overwrite its own input" in same.stderr
     assert path.read_text().startswith("pixel0")                     # untouched
+
+
+@pytest.mark.parametrize("content, images, labels, header, skip", [
+    ("label,\tpixel0,\tpixel1\n1,\t0,\t255\n", [[0, 255]], [1], True, 1),     # commas first, tab padding
+    ("label\tpixel0\tpixel1\n1\t0\t255\n", [[0, 255]], [1], True, 1),
+    ('"label";"pixel0";"pixel1"\n"1";"0";"255"\n', [[0, 255]], [1], True, 1),     # every cell quoted
+    ("\ufeff7,0,0,0,255\n", [[0, 0, 0, 255]], [7], False, 0),                   # a BOM, no header
+    ("\n\npixel0,label,pixel1\n5,3,7\n", [[5, 7]], [3], True, 3),                 # the label second
+    ("pixel0\n5\n", [[5]], None, True, 1),                                       # a single value
+    ("pixel0,\n5,\n7,\n", [[5], [7]], None, True, 1),
+    (",pixel0\n0,5\n1,7\n", [[5], [7]], None, True, 1),                          # pandas' index column
+    ("Unnamed: 0,label,pixel0\n0,3,5\n1,4,6\n", [[5], [6]], [3, 4], True, 1),    # ... read and written again
+    ("\n" + ",".join(["0"] * 15 + ["9"]) + "\n", [[0] * 15 + [9]], None, False, 1),   # 4x4 pixels, no label
+    ("1,2,3,4\n", [[1, 2, 3, 4]], None, False, 0),                               # 2x2
+    ("9,1,2,3,4\n", [[1, 2, 3, 4]], [9], False, 0),                              # a label and 2x2
+])
+def test_small_files_of_every_layout_read_exactly(tmp_path, content, images, labels, header, skip):
+    path = tmp_path / "small.csv"
+    path.write_bytes(content.encode())
+    digits = read_digits_csv(path)
+    assert digits.images.tolist() == images and digits.images.dtype == np.uint8
+    assert (digits.path, digits.header, digits.skip) == (path, header, skip)
+    if labels is None:
+        assert digits.labels is None
+    else:
+        assert digits.labels.tolist() == labels and digits.labels.dtype == np.int64
+
+
+@pytest.mark.parametrize("n_features, images, labels", [(4, [[1, 2, 3, 4]], [9]),
+                                                        (5, [[9, 1, 2, 3, 4]], None)])
+def test_without_a_header_the_network_size_says_if_a_label_comes_first(tmp_path, n_features, images, labels):
+    path = tmp_path / "bare.csv"
+    path.write_text("9,1,2,3,4\n")
+    digits = read_digits_csv(path, n_features)
+    assert digits.images.tolist() == images and (digits.labels is None) == (labels is None)
+    assert labels is None or digits.labels.tolist() == labels
+
+
+@pytest.mark.parametrize("content, n_features, tail", [
+    ("pixel0,pixel1,pixel2,pixel3\n1,2,3,4\n", 2, "rows hold 4 pixels, the network expects 2"),
+    ("label,p0,p1,p2\n1,0,0,0\n", 2, "rows hold 3 pixels, the network expects 2"),
+    ("number,p0,p1\n1,0,0\n", 2, "rows hold 3 pixels, the network expects 2 (if the first column, 'number', "
+     "holds the labels, name it 'label' in the header)"),
+    ("1,0,0\n", 5, "line 1: 3 values, expected 5 pixels (or a label and 5 pixels)"),
+    ("1,0,0\n", 1, "line 1: 3 values, expected 1 pixels (or a label and 1 pixels)"),
+])
+def test_a_file_for_another_network_size_is_told_so_exactly(tmp_path, content, n_features, tail):
+    path = tmp_path / "other.csv"
+    path.write_text(content)
+    with pytest.raises(DataError) as err:
+        read_digits_csv(path, n_features)
+    assert str(err.value) == f"{path}: {tail}"
+
+
+@pytest.mark.parametrize("name, content, tail", [
+    ("latin1.csv", b"label,pixel\xe90\n1,0\n",
+     "cannot read as text CSV ('utf-8' codec can't decode byte 0xe9 in position 11: "
+     "invalid continuation byte)"),
+    ("plain.csv.gz", b"label,pixel0\n1,0\n", "cannot read as text CSV (Not a gzipped file (b'la'))"),
+])
+def test_bytes_that_are_not_utf8_text_are_one_line(tmp_path, name, content, tail):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError) as err:
+        read_digits_csv(path)
+    assert str(err.value) == f"{path}: {tail}"
+
+
+def test_missing_file_and_unwritable_submission_are_one_line(tmp_path):
+    with pytest.raises(DataError) as err:
+        read_digits_csv(tmp_path / "absent.csv")
+    assert str(err.value) == f"{tmp_path / 'absent.csv'}: file not found"
+    with pytest.raises(DataError) as err:
+        write_submission(tmp_path, np.array([1]))
+    assert str(err.value) == f"{tmp_path}: cannot write the submission (Is a directory)"
+
+
+@pytest.mark.parametrize("kwargs, purpose", [({}, "training"), ({"purpose": "evaluation"}, "evaluation")])
+def test_labelled_rows_are_required_to_train_or_evaluate(tmp_path, kwargs, purpose):
+    from digitnet.csvdata import read_labelled_csv
+
+    path = tmp_path / "test.csv"
+    path.write_text("pixel0,pixel1\n1,2\n")
+    with pytest.raises(DataError) as err:
+        read_labelled_csv(path, **kwargs)
+    assert str(err.value) == (f"{path}: no label column (Kaggle's test.csv has none): {purpose} needs "
+                              "labelled rows; to predict labels, use digitnet predict MODEL FILE "
+                              "--submission OUT.csv")
+
+
+def test_labelled_rows_are_checked_against_the_network_size(tmp_path):
+    from digitnet.csvdata import read_labelled_csv
+
+    labelled = tmp_path / "train.csv"
+    labelled.write_text("label,pixel0,pixel1\n3,1,2\n")
+    images, labels = read_labelled_csv(labelled, n_features=2)
+    assert images.tolist() == [[1, 2]] and labels.tolist() == [3]
+    with pytest.raises(DataError) as err:
+        read_labelled_csv(labelled, n_features=3)
+    assert str(err.value) == f"{labelled}: rows hold 2 pixels, the network expects 3"

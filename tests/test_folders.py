@@ -172,3 +172,56 @@ def test_nested_pictures_belong_to_their_class_and_one_class_is_refused(tmp_path
     assert pictures.labels.count(7) == 2
     with pytest.raises(DataError, match="at least two classes"):
         labelled_dataset("one", "one/", pictures.images[:4], [7] * 4, validation_size=0)
+
+
+def _drawn(path):
+    """A small drawn 1 that image_to_input reads (quick: no MNIST needed)."""
+    from drawing import draw_digit
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draw_digit(1, size=(60, 60), box=(10, 8, 50, 52), width=6).save(path)
+    return path
+
+
+def test_a_missing_folder_is_named_in_one_line(tmp_path):
+    with pytest.raises(DataError) as refused:
+        read_picture_folder(tmp_path / "nowhere")
+    assert str(refused.value) == f"{tmp_path / 'nowhere'}: folder not found"
+
+
+def test_hidden_and_cache_folders_and_loose_pictures_are_no_classes(tmp_path):
+    folder = tmp_path / "mine"
+    _drawn(folder / ".ipynb_checkpoints" / "a.png")
+    _drawn(folder / "__pycache__" / "b.png")
+    _drawn(folder / "loose.png")                                  # a picture beside the classes
+    (folder / "empty").mkdir()
+    assert not is_picture_folder(folder)
+    with pytest.raises(DataError) as refused:
+        read_picture_folder(folder)
+    assert str(refused.value) == (f"{folder}: no class subfolders with pictures (expected 0/ 1/ ... 9/ of "
+                                  ".png, .jpg, .jpeg, .bmp, .gif, .tif, .tiff, .webp files)")
+    _drawn(folder / "7" / "c.png")
+    assert is_picture_folder(folder)
+    assert read_picture_folder(folder).labels == [7]
+
+
+def test_negative_integer_names_are_integers_other_names_stay_strings(tmp_path):
+    _drawn(tmp_path / "ints" / "-1" / "a.png")
+    _drawn(tmp_path / "ints" / "2" / "a.png")
+    assert read_picture_folder(tmp_path / "ints").labels == [-1, 2]
+    _drawn(tmp_path / "names" / "X1" / "a.png")
+    _drawn(tmp_path / "names" / "2" / "a.png")
+    assert read_picture_folder(tmp_path / "names").labels == ["2", "X1"]
+
+
+def test_an_unreadable_picture_is_skipped_and_the_next_ones_read(tmp_path):
+    folder = tmp_path / "mine"
+    (folder / "1").mkdir(parents=True)
+    (folder / "1" / "a-broken.png").write_bytes(b"not a png")
+    _drawn(folder / "1" / "b.png")
+    _drawn(folder / "1" / ".hidden.png")                          # hidden files are not read
+    (folder / "1" / ".thumbs").mkdir()
+    _drawn(folder / "1" / ".thumbs" / "c.png")                    # nor pictures in hidden folders
+    pictures = read_picture_folder(folder)
+    assert pictures.labels == [1] and pictures.images.shape == (1, 784)
+    assert len(pictures.skipped) == 1 and "a-broken.png" in pictures.skipped[0]

@@ -101,6 +101,9 @@ def test_the_label_column_is_found_by_its_name_and_other_sizes_work(tmp_path):
     ("label,pixel0\n1,0\n,\n", "line 3: no values, only separators: delete the row"),
     ("label,p0,p1\n1,0,0,\n2,x,0\n", "line 3, column 2 (p0): 'x' is not a whole number"),  # empty extra: fine
     ("label,pixel0\n1,1_0\n", "not a CSV file of whole numbers"),   # float() takes 1_0, NumPy not
+    ('"label","X0","X1"\n1,0,x\n', "line 2, column 3 (X1): 'x' is not a whole number"),     # R's names
+    ("label,,pixel1\n1,300,0\n", "line 2, column 2: pixel value 300 outside 0-255"),        # a column unnamed
+    ("label,,pixel1\n1,x,0\n", "line 2, column 2: 'x' is not a whole number"),
 ])
 def test_broken_files_are_one_line_errors_naming_line_and_column(tmp_path, content, words):
     path = tmp_path / "broken.csv"

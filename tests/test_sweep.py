@@ -2142,3 +2142,78 @@ def test_counts_are_whole_numbers(capsys, flag):
     with pytest.raises(SystemExit) as done:
         main(["sweep", flag, "2.5"])
     assert done.value.code == 2 and f"argument {flag}: invalid int value: '2.5'" in capsys.readouterr().err
+
+
+def test_a_range_from_python_is_linear_unless_asked():
+    from digitnet.sweep.space import parse_range
+
+    assert parse_range("dropout", 0, 0.5) == Range(0.0, 0.5)
+    assert parse_range("lr", "1e-3", "1e-2", log=True) == Range(1e-3, 1e-2, log=True)
+
+
+@pytest.mark.parametrize("flag, value", [("--preset", "fast"), ("--search", "bayes")])
+def test_presets_and_searches_are_chosen_from_a_list(capsys, flag, value):
+    with pytest.raises(SystemExit) as done:
+        main(["sweep", flag, value, "--grid", "lr=1e-3"])
+    assert done.value.code == 2 and f"argument {flag}: invalid choice: '{value}'" in capsys.readouterr().err
+
+
+def test_a_tpe_sweep_is_checked_without_starting_a_study(tmp_path, capsys, defined, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--search", "tpe", "--trials", "2", "--grid", "lr=1e-3..1e-2:log", "--out", str(out)]
+    assert main(argv) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep"]  # no Optuna journal here
+    assert sorted(p.name for p in out.iterdir()) == ["sweep.json"]
+
+
+def test_a_trial_runs_at_its_thread_count_and_writes_no_pictures(tmp_path):
+    import socket
+
+    import digitnet.sweep.trial as trial
+    from digitnet import TrainConfig
+
+    data = small_csv(tmp_path / "train.csv")
+    base = TrainConfig(hidden=(8,), epochs=1, validation_size=20).to_dict()
+    spec = trial.make_spec(tmp_path / "trials", base, {"lr": 0.01}, 0, str(data), 2)
+    record = trial.run_trial(spec)
+    assert record["threads"] == 2 and record["host"] == socket.gethostname() and 0 < record["seconds"] < 60
+    folder = tmp_path / "trials" / spec["id"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "attempts.jsonl", "history.json", "model.npz", "record.json", "report.json"]
+    (attempt,) = [json.loads(line) for line in (folder / "attempts.jsonl").read_text().splitlines()]
+    assert attempt["host"] == socket.gethostname() and attempt["pid"] == record["pid"]
+    assert abs(attempt["time"] - __import__("time").time()) < 60
+
+
+def test_an_attempt_superseded_while_it_trains_stops(tmp_path, monkeypatch):
+    import digitnet.sweep.trial as trial
+    from digitnet import TrainConfig
+
+    data = small_csv(tmp_path / "train.csv")
+    base = TrainConfig(hidden=(8,), epochs=2, validation_size=20).to_dict()
+    spec = trial.make_spec(tmp_path / "trials", base, {"lr": 0.01}, 0, str(data), 1)
+    real = trial.train_run
+
+    def newer_attempt_registers(config, out, **kwargs):
+        with open(out / "attempts.jsonl", "a") as f:
+            f.write('{"pid": 0}\n')
+        return real(config, out, **kwargs)
+
+    monkeypatch.setattr(trial, "train_run", newer_attempt_registers)
+    record = trial.run_trial(spec)
+    assert record["status"] == "failed" and record["attempts"] == 1
+    assert record["error"] == "TrialSuperseded: attempt 1 of this trial was superseded by a newer one"
+    lines = record["traceback"]
+    assert len(lines) == 14 and "in run_trial" not in "\n".join(lines)  # the last lines: where it was raised
+    assert "in on_epoch_begin" in lines[-3] and lines[-1].endswith(record["error"])
+
+
+def test_a_missing_optuna_is_named_with_how_to_install_it(monkeypatch):
+    from digitnet.sweep.searches import require_optuna
+
+    require_optuna()
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    with pytest.raises(ConfigError) as err:
+        require_optuna()
+    assert str(err.value) == "--search tpe needs Optuna (3.6 or later): pip install 'digitnet[sweep]'"

@@ -2217,3 +2217,22 @@ def test_a_missing_optuna_is_named_with_how_to_install_it(monkeypatch):
     with pytest.raises(ConfigError) as err:
         require_optuna()
     assert str(err.value) == "--search tpe needs Optuna (3.6 or later): pip install 'digitnet[sweep]'"
+
+
+def test_a_search_whose_first_trials_are_all_known_is_asked_again(tmp_path):
+    from digitnet.sweep.engine import run_trials
+
+    search = _AdaptiveSearch([["k1", "k2"], ["x"]])
+    known = {k: {"id": k, "status": "ok"} for k in ("k1", "k2")}
+    shown = []
+    run_trials(search, _Place(1), tmp_path / "r.jsonl", known, shown.append)
+    assert search.asked == [1, 1, 1] and [r["id"] for r in shown] == ["x"]
+    assert search.told == ["k1", "k2", "x"]
+    assert known["x"] == {"id": "x", "status": "ok", "val_accuracy": 0.5}
+
+
+def test_a_configuration_is_the_same_whatever_the_order_of_its_fields():
+    records = [{**_record(0.1, 0, 0.9, 0.8), "params": {"lr": 0.1, "epochs": 2}},
+               {**_record(0.1, 1, 0.7, 0.6), "params": {"epochs": 2, "lr": 0.1}}]
+    (configuration,) = rank(records)
+    assert configuration.val == [0.9, 0.7] and configuration.params == {"lr": 0.1, "epochs": 2}

@@ -2239,3 +2239,18 @@ def test_a_configuration_is_the_same_whatever_the_order_of_its_fields():
                {**_record(0.1, 1, 0.7, 0.6), "params": {"epochs": 2, "lr": 0.1}}]
     (configuration,) = rank(records)
     assert configuration.val == [0.9, 0.7] and configuration.params == {"lr": 0.1, "epochs": 2}
+
+
+def test_tpe_trials_that_suggested_the_same_configuration_all_hear_every_seed(tmp_path):
+    import optuna
+
+    from digitnet.sweep.searches import TPESearch
+
+    search = TPESearch(Space({}, {"lr": Choice((1e-3,))}, [0, 1]), 2, 0, tmp_path, _spec_maker)
+    specs = search.ask(4)
+    assert [s["seed"] for s in specs] == [0, 1, 0, 1]
+    search.tell(_ok(specs[0], 0.6))
+    search.tell(_ok(specs[1], 0.8))
+    trials = optuna_trials(tmp_path)
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert [t.value for t in trials] == [pytest.approx(0.7)] * 2 and search.finished

@@ -57,3 +57,38 @@ def test_the_undetected_are_named_for_a_rerun(mutants, capsys):
 def test_no_results_is_said_in_one_line(tmp_path, capsys):
     assert main(["--mutants", str(tmp_path / "none")]) == 2
     assert "run `make mutation` first" in capsys.readouterr().err
+
+
+def sampled_names(mutants, capsys, *flags):
+    assert main(["--mutants", str(mutants), "--undetected", "--sample", "5", *flags]) == 0
+    return capsys.readouterr().out.split()
+
+
+def test_a_sample_is_the_same_for_a_seed_and_another_for_another_seed(tmp_path, capsys):
+    folder = tmp_path / "mutants"
+    write_results(folder, "src/pkg/a.py", {f"pkg.a.x_f__mutmut_{i}": None for i in range(40)})
+    write_results(folder, "src/pkg/b.py", {f"pkg.b.x_g__mutmut_{i}": None for i in range(3)})
+    first = sampled_names(folder, capsys)
+    assert sampled_names(folder, capsys) == first                      # every run draws the same
+    assert len([n for n in first if n.startswith("pkg.a.")]) == 5      # N of a larger module
+    assert [n for n in first if n.startswith("pkg.b.")] == [f"pkg.b.x_g__mutmut_{i}" for i in range(3)]
+    other = sampled_names(folder, capsys, "--sample-seed", "1")
+    assert set(other) != set(first) and len(other) == len(first)
+
+
+def test_a_sampled_table_scores_the_sample_with_its_interval(mutants, capsys):
+    assert main(["--mutants", str(mutants), "--sample", "20"]) == 0    # all 20 of each: as unsampled
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[2:]
+            if line and not line.startswith("-")}
+    assert rows["src/pkg/a.py"][-3:] == ["95.0%", "20", "76.4-99.1%"]
+    assert rows["total"][-3:] == ["90.0%", "40", "76.9-96.0%"]
+    assert main(["--mutants", str(mutants), "--sample", "4", "--undetected"]) == 0
+    undetected = capsys.readouterr().out.split()
+    assert set(undetected) <= {"pkg.a.x_f__mutmut_19", "pkg.b.x_g__mutmut_17",
+                               "pkg.b.x_g__mutmut_18", "pkg.b.x_g__mutmut_19"}
+
+
+@pytest.mark.parametrize("detected, total, low, high", [(95, 100, 88.82, 97.84), (0, 10, 0.0, 27.75),
+                                                         (10, 10, 72.25, 100.0)])
+def test_the_wilson_interval(detected, total, low, high):
+    assert score_tool["wilson_interval"](detected, total) == pytest.approx((low, high), abs=0.01)

@@ -1600,6 +1600,7 @@ def test_flags_win_over_the_file_for_preset_seeds_search_and_trials(tmp_path, ca
     assert main(argv) == 0
     ((_, definition),) = defined
     assert definition["preset"] == "seed" and definition["space"]["seeds"] == [5]
+    assert definition["space"]["fixed"] == {"validation_size": 100}  # the preset is no fixed setting
     assert definition["search"] == "random" and definition["trials"] == 2
 
 
@@ -2254,3 +2255,26 @@ def test_tpe_trials_that_suggested_the_same_configuration_all_hear_every_seed(tm
     trials = optuna_trials(tmp_path)
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
     assert [t.value for t in trials] == [pytest.approx(0.7)] * 2 and search.finished
+
+
+def test_resume_takes_a_scheduler(tmp_path, capsys):
+    """--resume --scheduler is checked (a server that speaks first, as Dask does), then accepted."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def speak():
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall((1).to_bytes(8, "little"))
+
+    thread = threading.Thread(target=speak, daemon=True)
+    thread.start()
+    try:
+        message = _error(capsys, ["--resume", str(tmp_path), "--scheduler", f"tcp://127.0.0.1:{port}"])
+    finally:
+        thread.join(5)
+        listener.close()
+    assert message == f"{tmp_path / 'sweep.json'}: not found (is {tmp_path} a sweep folder?)"

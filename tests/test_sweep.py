@@ -1963,10 +1963,10 @@ def test_a_scheduler_that_cannot_be_connected_to_is_one_line(tmp_path, monkeypat
 
 @pytest.fixture(scope="module")
 def dask_cluster():
-    """A Dask scheduler and one worker of two threads, in this process (mutmut sees what runs in them)."""
+    """A Dask scheduler and one worker of three threads, in this process (mutmut sees what runs in them)."""
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(
-        processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0"
+        processes=False, n_workers=1, threads_per_worker=3, dashboard_address=":0"
     ) as cluster:
         yield cluster
 
@@ -2001,7 +2001,7 @@ def test_trials_on_a_cluster_come_back_as_they_finish(tmp_path, monkeypatch, das
     with engine.executor(None, dask_cluster.scheduler_address, tmp_path) as place, \
             dask.config.set({"distributed.scheduler.allowed-failures": 2}):
         assert place.description == f"on the cluster at {dask_cluster.scheduler_address}"
-        assert place.capacity == 2
+        assert place.capacity == 3
         place.submit({**spec, "id": "slow"})
         place.submit({**spec, "id": "fast"})
         assert place.pending() == 2

@@ -819,6 +819,7 @@ def test_bad_set_flags_say_what_is_wrong(text, message):
         ("train_limit", " NONE ", None),
         ("patience", "none", None),
         ("train_limit", "300", 300),
+        ("hidden", "1", (1,)),
     ],
 )
 def test_values_of_each_kind(name, value, expected):
@@ -1042,6 +1043,9 @@ def test_optuna_is_asked_for_each_field_as_swept():
          "split of one dataset (set it for every trial with --dataset)"),
         ("[grid]\nlr = {low = 0.0, high = 1e-2, log = true}", "lr: a log range needs low > 0, got 0.0"),
         ("seeds = [1, 1]", "--seeds '1,1': seeds must be distinct integers >= 0"),
+        ("seeds = [0, true]", "seeds must be a list of integers like [0, 1, 2]"),
+        ("set = 5", "set must be a table [set]"),
+        ("grid = [1]", "grid must be a table [grid]"),
     ],
 )
 def test_sweep_file_errors_are_the_file_then_one_whole_message(tmp_path, text, message):

@@ -2282,3 +2282,30 @@ def test_resume_takes_a_scheduler(tmp_path, capsys):
         thread.join(5)
         listener.close()
     assert message == f"{tmp_path / 'sweep.json'}: not found (is {tmp_path} a sweep folder?)"
+
+
+def test_a_worker_reads_again_for_another_dataset_split_or_limit(tmp_path, monkeypatch):
+    import digitnet.sweep.trial as trial
+    from digitnet import TrainConfig
+
+    loads = []
+
+    def load(name, data_dir, validation_size, train_limit=None):
+        loads.append((name, data_dir, validation_size, train_limit))
+        return object()
+
+    monkeypatch.setattr(trial, "load_dataset", load)
+    monkeypatch.setattr(trial, "_DATA", {})
+    settings = [
+        (TrainConfig(dataset="mnist", validation_size=10), None),
+        (TrainConfig(dataset="fashion-mnist", validation_size=10), None),
+        (TrainConfig(dataset="fashion-mnist", validation_size=10), str(tmp_path)),
+        (TrainConfig(dataset="fashion-mnist", validation_size=20), str(tmp_path)),
+        (TrainConfig(dataset="fashion-mnist", validation_size=20, train_limit=50), str(tmp_path)),
+    ]
+    first = [trial._dataset(config, data_dir) for config, data_dir in settings]
+    assert len({id(d) for d in first}) == 5
+    assert loads == [("mnist", None, 10, None), ("fashion-mnist", None, 10, None),
+                     ("fashion-mnist", str(tmp_path), 10, None), ("fashion-mnist", str(tmp_path), 20, None),
+                     ("fashion-mnist", str(tmp_path), 20, 50)]
+    assert trial._dataset(*settings[-1]) is first[-1] and len(loads) == 5

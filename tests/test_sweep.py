@@ -2218,7 +2218,8 @@ def test_an_attempt_superseded_while_it_trains_stops(tmp_path, monkeypatch):
     assert record["error"] == "TrialSuperseded: attempt 1 of this trial was superseded by a newer one"
     lines = record["traceback"]
     assert len(lines) == 14 and "in run_trial" not in "\n".join(lines)  # the last lines: where it was raised
-    assert "in on_epoch_begin" in lines[-3] and lines[-1].endswith(record["error"])
+    # by the function's name alone: mutmut's renamed copies keep it, not "in on_epoch_begin"
+    assert "on_epoch_begin" in lines[-3] and lines[-1].endswith(record["error"])
 
 
 def test_a_missing_optuna_is_named_with_how_to_install_it(monkeypatch):

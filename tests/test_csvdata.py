@@ -96,6 +96,7 @@ def test_the_label_column_is_found_by_its_name_and_other_sizes_work(tmp_path):
     ("pixel0\n5 6\n", "line 2, column 1 (pixel0): '5 6' is not a whole number"),
     (",0,0,0,5\n", "line 1, column 1: '' is not a whole number"),
     (",".join(["0"] * 783) + "\n", "783 values a row and no header: " + ADD_HEADER),
+    (",".join(["0"] * 786) + "\n", "786 values a row and no header: " + ADD_HEADER),   # MNIST is 784 or 785
     ("label;pixel0;pixel1\n1;0;x\n", "line 2, column 3 (pixel1): 'x' is not a whole number"),
     ("label\tpixel0\tpixel1\n1\t0\t5\n1\tx\t5\n", "line 3, column 2 (pixel0): 'x' is not a whole number"),
     ("label,pixel0\n1,0\n,\n", "line 3: no values, only separators: delete the row"),

@@ -214,8 +214,10 @@ def test_a_layer_without_translation_is_a_clear_error_and_writes_nothing(tmp_pat
     net.layers.insert(3, make(np.random.default_rng(0)))        # after Dropout, Dense(20, 16), ReLU
     out = tmp_path / "model.onnx"
     out.write_bytes(b"the previous file")
-    with pytest.raises(ExportError, match=f"layer 3 \\({name}\\) has no ONNX translation"):
+    with pytest.raises(ExportError, match=f"layer 3 \\({name}\\) has no ONNX translation") as err:
         export_onnx(out, net)
+    assert str(err.value) == (f"layer 3 ({name}) has no ONNX translation: "
+                              "the exporter knows Dense, ReLU and Dropout")
     assert out.read_bytes() == b"the previous file"
     assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]   # no temporary file left
 

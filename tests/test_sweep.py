@@ -1046,6 +1046,8 @@ def test_optuna_is_asked_for_each_field_as_swept():
         ("seeds = [0, true]", "seeds must be a list of integers like [0, 1, 2]"),
         ("set = 5", "set must be a table [set]"),
         ("grid = [1]", "grid must be a table [grid]"),
+        ("[set]\nlr = 0.5\nepochs = 2\n[grid]\nepochs = [1, 2]\nlr = [1e-3]",
+         "epochs, lr: both fixed ([set]) and swept ([grid]); give each field one way"),
     ],
 )
 def test_sweep_file_errors_are_the_file_then_one_whole_message(tmp_path, text, message):

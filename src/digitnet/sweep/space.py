@@ -385,6 +385,11 @@ def read_sweep_file(path: str | Path) -> dict:
     try:
         fixed = {name: parse_value(name, v) for name, v in document.get("set", {}).items()}
         axes = {name: axis_from_toml(name, v) for name, v in document.get("grid", {}).items()}
+        both = sorted(set(fixed) & set(axes))
+        if both:  # as the flags: a field is fixed or swept, not both
+            raise ConfigError(
+                f"{', '.join(both)}: both fixed ([set]) and swept ([grid]); give each field one way"
+            )
         found: dict[str, Any] = {"space": Space(as_json(fixed), axes)}
         if "seeds" in document:
             if not all(isinstance(s, int) and not isinstance(s, bool) for s in document["seeds"]):

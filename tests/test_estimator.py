@@ -753,3 +753,25 @@ def test_a_first_partial_fit_uses_its_weights_and_the_constant_rate_whatever_the
     assert same_weights(stepwise, whole) and stepwise.loss_curve_ == whole.loss_curve_
     unweighted = DigitnetClassifier(**settings, epochs=1, schedule="constant").fit(X, y)
     assert not same_weights(stepwise, unweighted)
+
+
+def test_without_early_stopping_a_flat_training_loss_stops_and_keeps_the_last_weights():
+    """scikit-learn's rule: stop once the training loss has not fallen by ``tol`` for
+    ``n_iter_no_change`` epochs; the weights are the last epoch's, not the best one's."""
+    X, y = tiny(n=60, k=3)
+    settings = dict(hidden=(4,), schedule="constant", random_state=0)
+    stopped = DigitnetClassifier(**settings, epochs=10, n_iter_no_change=2, tol=10.0).fit(X, y)
+    assert stopped.n_iter_ == 3 and len(stopped.loss_curve_) == 3          # epoch 1, then 2 without
+    three = DigitnetClassifier(**settings, epochs=3, n_iter_no_change=10, tol=10.0).fit(X, y)
+    assert same_weights(stopped, three) and stopped.loss_curve_ == three.loss_curve_
+    assert DigitnetClassifier(**settings, epochs=6, n_iter_no_change=2, tol=0.0).fit(X, y).n_iter_ == 6
+    assert stopped.best_loss_ == min(stopped.loss_curve_) and stopped.validation_scores_ is None
+    assert stopped.best_validation_score_ is None
+
+
+def test_loading_a_network_never_trained(tmp_path):
+    net = dn.build_mlp(dn.Architecture(input_size=3, hidden=(4,), output_size=2), np.random.default_rng(0))
+    dn.save_model(tmp_path / "new.npz", net)
+    clf = DigitnetClassifier.load(tmp_path / "new.npz")
+    assert (clf.n_iter_, clf.loss_curve_, clf.best_loss_) == (0, [], None)
+    assert clf.classes_.tolist() == [0, 1] and clf.predict(np.zeros((2, 3))).shape == (2,)

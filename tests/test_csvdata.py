@@ -279,6 +279,7 @@ def test_predict_names_file_lines_and_guards_its_input(tmp_path, rows):
     ("\n" + ",".join(["0"] * 15 + ["9"]) + "\n", [[0] * 15 + [9]], None, False, 1),   # 4x4 pixels, no label
     ("1,2,3,4\n", [[1, 2, 3, 4]], None, False, 0),                               # 2x2
     ("9,1,2,3,4\n", [[1, 2, 3, 4]], [9], False, 0),                              # a label and 2x2
+    ("5,3\n4,0\n", [[3], [0]], [5, 4], False, 0),                              # a label and 1x1
 ])
 def test_small_files_of_every_layout_read_exactly(tmp_path, content, images, labels, header, skip):
     path = tmp_path / "small.csv"

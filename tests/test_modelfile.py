@@ -67,15 +67,11 @@ def expect_error(path, *words):
         assert word in message, message
 
 
-def test_missing(tmp_path):
-    expect_error(tmp_path / "absent.npz", "not found")
-
-
 @pytest.mark.parametrize("content", [b"", b"garbage", b"PK\x03\x04broken zip", bytes(range(256)) * 10])
 def test_not_an_npz(tmp_path, content):
     path = tmp_path / "bad.npz"
     path.write_bytes(content)
-    expect_error(path)
+    assert message(path) == f"{path}: not a readable .npz file (File is not a zip file)"
 
 
 @pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9, 0.99])
@@ -85,16 +81,10 @@ def test_truncated(saved, fraction):
     expect_error(saved)
 
 
-def test_foreign_npz(tmp_path):
-    path = tmp_path / "foreign.npz"
-    np.savez(path, weights=np.zeros(3))
-    expect_error(path, "not a digitnet-model file")
-
-
 def test_pickled_object_array_refused(tmp_path):
     path = tmp_path / "evil.npz"
     np.savez(path, metadata=np.array([{"format": "digitnet-model"}], dtype=object))
-    expect_error(path)
+    assert message(path) == f"{path}: metadata.npy holds Python objects"
 
 
 def rewrite(path, mutate, rehash=True):
@@ -111,36 +101,6 @@ def rewrite(path, mutate, rehash=True):
         meta["content_sha256"] = content_sha256(arrays)
     arrays["metadata"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     np.savez(path, **arrays)
-
-
-def test_tampered_weights_fail_the_hash(saved):
-    rewrite(saved, lambda a, m: a["layer1.W"].__setitem__((0, 0), 42.0), rehash=False)
-    expect_error(saved, "SHA-256")
-
-
-def test_nan_weights(saved):
-    rewrite(saved, lambda a, m: a["layer0.b"].__setitem__(0, np.nan))
-    expect_error(saved, "NaN")
-
-
-def test_shape_mismatch(saved):
-    rewrite(saved, lambda a, m: a.__setitem__("layer1.W", np.zeros((32, 17), np.float32)))
-    expect_error(saved, "layer1.W")
-
-
-def test_missing_array(saved):
-    rewrite(saved, lambda a, m: a.pop("layer2.b"))
-    expect_error(saved, "layer2.b")
-
-
-def test_absurd_architecture_allocates_nothing(saved):
-    rewrite(saved, lambda a, m: m["layers"][0].__setitem__("fan_out", 10**9))
-    expect_error(saved, "layer0.W is (784, 32), the layer needs (784, 1000000000)")
-
-
-def test_unknown_layer_type(saved):
-    rewrite(saved, lambda a, m: m["layers"][1].__setitem__("type", "Softplus"))
-    expect_error(saved, "unknown layer type 'Softplus'")
 
 
 def test_a_new_layer_type_saves_and_loads_without_touching_the_loader(tmp_path, rng, monkeypatch):
@@ -182,17 +142,13 @@ def test_a_new_layer_type_saves_and_loads_without_touching_the_loader(tmp_path, 
     np.testing.assert_array_equal(loaded.predict_proba(x), net.predict_proba(x))
 
 
-def test_newer_format_version(saved):
-    rewrite(saved, lambda a, m: m.__setitem__("format_version", 99))
-    expect_error(saved, "version")
-
-
 def test_metadata_not_json(saved):
     with np.load(saved) as archive:
         arrays = {k: archive[k] for k in archive.files}
     arrays["metadata"] = np.frombuffer(b"\xff\xfe{not json", dtype=np.uint8)
     np.savez(saved, **arrays)
-    expect_error(saved, "JSON")
+    assert message(saved) == (f"{saved}: metadata is not valid JSON ('utf-8' codec can't decode byte 0xff "
+                              "in position 0: invalid start byte)")
 
 
 def test_member_header_lying_about_its_shape(saved, tmp_path):
@@ -205,7 +161,7 @@ def test_member_header_lying_about_its_shape(saved, tmp_path):
     with zipfile.ZipFile(saved, "w") as z:
         for name, data in members.items():
             z.writestr(name, data)
-    expect_error(saved)
+    assert message(saved) == f"{saved}: layer0.W.npy is truncated or malformed (header shape (9999, 99))"
 
 
 def test_member_header_that_does_not_parse(saved):
@@ -215,7 +171,7 @@ def test_member_header_that_does_not_parse(saved):
     with zipfile.ZipFile(saved, "w") as z:
         for name, data in members.items():
             z.writestr(name, data)
-    expect_error(saved)
+    assert message(saved) == f"{saved}: layer0.W.npy has no valid array header (ValueError)"
 
 
 def message(path):
@@ -340,6 +296,7 @@ def test_format_1_architectures_load_into_the_same_layers(tmp_path, dropouts, ex
     (lambda a, m: m.__setitem__("classes", [1.5, 2]), "'classes' must be a list of integers or strings"),
     (lambda a, m: m.__setitem__("format_version", 99),
      "digitnet-model format version 99 is not supported (expected 2)"),
+    (lambda a, m: a["layer0.b"].__setitem__(0, np.nan), "layer0.b holds NaN or infinite values"),
 ])
 def test_a_model_file_that_does_not_describe_its_arrays_is_refused_in_one_line(saved, mutate, tail):
     rewrite(saved, mutate)

@@ -119,10 +119,11 @@ def test_ink_is_one_and_paper_zero_either_polarity(paper, ink):
     assert np.abs(out[mask]).max() < 0.02
 
 
-@pytest.mark.parametrize("contrast, is_blank", [(0.055, True), (0.065, False)])
+@pytest.mark.parametrize("contrast, is_blank", [(0.055, True), (0.065, False),
+                                                (-0.055, True), (-0.065, False)])
 def test_ink_must_differ_from_the_paper_by_six_percent(contrast, is_blank):
     gray = blank(60, 60, 0.5)
-    gray[20:40, 28:32] = 0.5 - contrast
+    gray[20:40, 28:32] = 0.5 - contrast              # darker or lighter
     if is_blank:
         with pytest.raises(ImageError) as refused:
             ink_image(gray)

@@ -743,15 +743,16 @@ def test_tags_say_no_nan_and_nondeterminism_without_a_seed():
 
 def test_a_first_partial_fit_uses_its_weights_and_the_constant_rate_whatever_the_warm_up():
     """partial_fit's epoch is fit's with schedule="constant": a warm-up set for the cosine schedule
-    does not apply (nor is it refused), and the first call's sample weights count."""
+    does not apply (nor is it refused), and each call's sample weights count."""
     X, y = tiny(n=60, k=3)
     w = np.random.default_rng(1).uniform(0.2, 3.0, 60)
     settings = dict(hidden=(4,), batch_size=16, random_state=0)
-    stepwise = DigitnetClassifier(**settings, warmup_epochs=0.5).partial_fit(X, y, classes=[0, 1, 2],
-                                                                             sample_weight=w)
-    whole = DigitnetClassifier(**settings, epochs=1, schedule="constant").fit(X, y, sample_weight=w)
+    stepwise = DigitnetClassifier(**settings, warmup_epochs=0.5)
+    for _ in range(2):                                          # the first call, then one going on
+        stepwise.partial_fit(X, y, classes=[0, 1, 2], sample_weight=w)
+    whole = DigitnetClassifier(**settings, epochs=2, schedule="constant").fit(X, y, sample_weight=w)
     assert same_weights(stepwise, whole) and stepwise.loss_curve_ == whole.loss_curve_
-    unweighted = DigitnetClassifier(**settings, epochs=1, schedule="constant").fit(X, y)
+    unweighted = DigitnetClassifier(**settings, epochs=2, schedule="constant").fit(X, y)
     assert not same_weights(stepwise, unweighted)
 
 

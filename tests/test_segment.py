@@ -254,6 +254,23 @@ def test_a_shorter_line_counts_inside_the_edge_band(where, removed):
     assert _crossing_lines(mask).any() == removed
 
 
+@pytest.mark.parametrize("gap, bridged", [(6, True), (7, False)])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_a_line_broken_by_up_to_six_pixels_is_bridged(gap, bridged, axis):
+    mask = np.zeros((100, 100), bool)
+    mask[:, 50:52] = True
+    mask[40:40 + gap, 50:52] = False
+    mask = mask if axis == 0 else mask.T
+    assert _crossing_lines(mask).sum() == (mask.sum() if bridged else 0)
+
+
+def test_only_lines_along_the_edges_leave_no_piece():
+    mask = np.zeros((100, 100), bool)
+    mask[0:10, 30:60] = True
+    labels, lines = clean_mask(mask)
+    assert labels.max() == 0 and lines == 1
+
+
 def test_a_broken_line_is_bridged_and_ink_touching_it_goes_with_it():
     mask = np.zeros((100, 100), bool)
     mask[:, 50:52] = True
@@ -299,6 +316,9 @@ def test_pieces_are_numbered_in_order_and_8_connected():
     ((slice(30, 60), slice(86, 100)), True),         # right
     ((slice(30, 60), slice(85, 100)), False),
     ((slice(1, 13), slice(30, 60)), False),          # in the band but not touching the edge
+    ((slice(87, 99), slice(30, 60)), False),
+    ((slice(30, 60), slice(1, 13)), False),
+    ((slice(30, 60), slice(87, 99)), False),
     ((slice(3, 6), slice(30, 60)), True),            # a sliver in the band: a line's remains
     ((slice(3, 7), slice(30, 60)), False),           # four pixels: not a sliver
     ((slice(30, 60), slice(3, 6)), True),
@@ -375,10 +395,10 @@ def test_pieces_overlapping_by_30_percent_of_the_narrower_are_one_digit(second_l
     assert _group(labels) == ([[1, 2]] if together else [[1], [2]])
 
 
-@pytest.mark.parametrize("top, together", [(31, True), (30, False)])
-def test_pieces_above_each_other_sharing_a_column_are_one_digit(top, together):
-    # Both 40 rows tall; sharing fewer than 20 rows, one column in common is enough.
-    labels = _labels((10, 50, 10, 30), (top, top + 40, 29, 60))
+@pytest.mark.parametrize("top, left, together", [(31, 29, True), (30, 29, False), (31, 30, False)])
+def test_pieces_above_each_other_sharing_a_column_are_one_digit(top, left, together):
+    # Both 40 rows tall; sharing fewer than 20 rows, one column in common is enough (none is not).
+    labels = _labels((10, 50, 10, 30), (top, top + 40, left, 60))
     assert _group(labels) == ([[1, 2]] if together else [[1], [2]])
 
 

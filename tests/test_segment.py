@@ -85,6 +85,16 @@ def test_shrinking_averages_blocks_and_enlarging_interpolates():
     assert _resize(image, (4, 6)) is image
 
 
+def test_shrinking_in_rows_or_columns_alone_averages_blocks():
+    wide = np.arange(16.0).reshape(2, 8)
+    np.testing.assert_allclose(_resize(wide, (1, 4)), [[4.5, 6.5, 8.5, 10.5]], atol=1e-5)
+    image = np.arange(24.0).reshape(4, 6)
+    np.testing.assert_allclose(_resize(image, (4, 3)), image.reshape(4, 3, 2).mean(axis=2), atol=1e-5)
+    # Enlarging a picture wider than the new height: still interpolated, no steps.
+    steps = _resize(np.array([[0.0, 1.0], [2.0, 3.0]]).repeat(4, axis=1), (4, 16))
+    np.testing.assert_allclose(steps[0, 6:10], [0.0, 0.25, 0.75, 1.0], atol=1e-6)
+
+
 @pytest.mark.parametrize("values, share, tail", [
     (np.arange(1000.0), 0.01, 994.5),           # the largest 10
     (np.arange(50.0), 0.01, 49.0),              # at least one

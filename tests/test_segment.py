@@ -609,12 +609,20 @@ def test_a_bar_is_lying_when_nearer_horizontal_than_vertical(angle, reason):
     assert _not_a_digit(digit_of(turned), (200, 200)) == reason
 
 
-@pytest.mark.parametrize("notch, reason", [(3, "a dash, not a digit"), (4, None)])
+@pytest.mark.parametrize("notch, reason", [((3, 40), "a dash, not a digit"), ((4, 40), None),
+                                           ((4, 36), "a dash, not a digit")])   # solidity 0.8 exactly
 def test_a_dash_is_solid(notch, reason):
     bar = np.ones((12, 60), bool)
-    bar[:notch, 10:50] = False                       # a long notch: solidity drops below 0.8
-    bar[:notch, 10:50] = False
+    rows, cols = notch
+    bar[:rows, 30 - cols // 2:30 + cols // 2] = False     # a long notch: solidity drops below 0.8
     assert _not_a_digit(digit_of(bar), (300, 300)) == reason
+
+
+@pytest.mark.parametrize("slope", ["down", "up"])
+def test_a_bar_at_exactly_45_degrees_is_no_dash(slope):
+    r, c = np.mgrid[:30, :30]
+    bar = np.abs(r - c) <= 2 if slope == "down" else np.abs(r + c - 29) <= 2
+    assert _not_a_digit(digit_of(bar), (300, 300)) is None
 
 
 # --- find_digits ---------------------------------------------------------------------------------

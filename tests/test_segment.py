@@ -507,6 +507,20 @@ def test_touching_digits_are_cut_only_when_both_stand_tall(height, split):
     assert parts == ([(10, 30), (30, 58)] if split else [(10, 58)])
 
 
+def test_a_hollow_box_exactly_1_3_times_as_wide_as_tall_is_one_wide_digit():
+    labels = np.zeros((60, 200), np.int32)
+    labels[10:50, 10:62] = 1                         # 52 x 40: a wide 0, no valley
+    labels[14:46, 14:58] = 0
+    assert _split_wide(labels, [1]) == [(10, 62)]
+
+
+def test_the_valley_between_touching_digits_is_looked_for_in_the_middle_half():
+    labels = _bars([20, 24], [4])                    # 48 wide: the middle half is columns 12..35
+    labels[10:50, 10 + 37] = 0
+    labels[10, 10 + 37] = 1                          # a thinner column at 37, outside it
+    assert _split_wide(labels, [1]) == [(10, 30), (30, 58)]
+
+
 def test_a_group_exactly_as_wide_as_tall_is_not_cut():
     labels = _bars([18, 18], [4])                    # 40 wide, 40 tall, a deep valley
     assert _split_wide(labels, [1]) == [(10, 50)]

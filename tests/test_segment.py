@@ -464,6 +464,17 @@ def test_a_much_wider_than_tall_group_is_cut_where_the_ink_is_thinnest():
     assert _split_wide(labels, [1]) == [(10, 34), (34, 64), (64, 94)]
 
 
+@pytest.mark.parametrize("thin, cuts", [(14, (14, 54)), (41, (41, 54)), (42, (24, 42))])
+def test_each_cut_is_looked_for_within_half_a_digit_of_where_it_is_expected(thin, cuts):
+    # 84 wide, three digits: cuts expected at 28 and 56, each looked for 14 columns either side
+    # (from 14 up to 41, from 42 up to 69); the bridges (2 rows) are at 24 and 54.
+    labels = _bars([24, 24, 24], [6, 6])
+    labels[10:50, 10 + thin] = 0
+    labels[10, 10 + thin] = 1                        # a column of one pixel: thinner still
+    a, b = cuts
+    assert _split_wide(labels, [1]) == [(10, 10 + a), (10 + a, 10 + b), (10 + b, 94)]
+
+
 def test_a_wide_pair_is_cut_in_two():
     labels = _bars([20, 21], [12])                   # 53 wide: just over 1.3 x 40
     assert _split_wide(labels, [1]) == [(10, 30), (30, 63)]

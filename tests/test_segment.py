@@ -745,3 +745,20 @@ def test_touching_digits_in_a_picture_are_cut_apart():
     gray[50:52, 70:74] = 0.1
     found = find_digits(gray)
     assert [d.box for d in found.digits] == [(50, 30, 70, 70), (70, 30, 98, 70)]
+
+
+@pytest.mark.parametrize("boxes, groups", [
+    (((10, 50, 10, 40), (12, 52, 37, 47)), [[1, 2]]),      # 3 columns: 30% of the narrower new piece
+    (((10, 50, 10, 30), (35, 55, 29, 80)), [[1], [2]]),    # a short new piece sharing 15 of its 20 rows
+    (((35, 55, 10, 61), (10, 50, 60, 80)), [[1], [2]]),    # a short group sharing 15 of its 20 rows
+])
+def test_overlap_and_stacking_are_measured_on_the_narrower_and_shorter_piece(boxes, groups):
+    assert _group(_labels(*boxes)) == groups
+
+
+def test_a_piece_with_exactly_85_percent_in_the_edge_band_is_a_line():
+    mask = np.zeros((141, 100), bool)                # the band: rows 0..16 (12% of 141 is 16.9)
+    mask[60:100, 40:60] = True
+    mask[0:20, 30:60] = True                         # 17 of its 20 rows in the band
+    labels, lines = clean_mask(mask)
+    assert lines == 1 and labels.max() == 1 and labels[10, 40] == 0

@@ -197,6 +197,17 @@ def test_results_file_survives_a_torn_last_line_and_keeps_the_latest_record(tmp_
     assert {r["id"]: r["status"] for r in read_records(path)} == {"a": "ok", "b": "ok", "d": "ok"}
 
 
+def test_a_trial_finished_twice_keeps_its_latest_record(tmp_path):
+    """A repeat that also finished (a Dask retry, a trial rerun by hand) replaces the earlier ok
+    record, and takes its place at the end: the latest record of a trial id wins."""
+    path = tmp_path / "results.jsonl"
+    append_record(path, {"id": "a", "status": "ok", "val_accuracy": 0.5})
+    append_record(path, {"id": "b", "status": "ok", "val_accuracy": 0.7})
+    append_record(path, {"id": "a", "status": "ok", "val_accuracy": 0.6})
+    assert read_records(path) == [{"id": "b", "status": "ok", "val_accuracy": 0.7},
+                                  {"id": "a", "status": "ok", "val_accuracy": 0.6}]
+
+
 def _record(lr, seed, val, test, status="ok"):
     return {
         "id": f"{lr}-{seed}",

@@ -456,3 +456,13 @@ def test_export_where_it_cannot_write_names_the_path_and_the_reason(tmp_path):
         export_onnx(path, small_network())
     assert str(err.value) == f"{path}: cannot write (Is a directory)"
     assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"] and not list(path.iterdir())
+
+
+def test_export_onnx_writes_the_metadata_it_is_given(tmp_path):
+    """The file's metadata_props carry what ``metadata`` says (a writer that dropped it passed)."""
+    net = dn.build_mlp(dn.Architecture(input_size=784, hidden=(4,), output_size=10), np.random.default_rng(0))
+    path = export_onnx(tmp_path / "m.onnx", net, metadata={"dataset": "mnist", "preset": "quick",
+                                                           "metrics": {"test_accuracy": 0.5}})
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert (props["dataset"], props["preset"], props["test_accuracy"]) == ("mnist", "quick", "0.5")
+    assert [(o.domain, o.version) for o in onnx.load(str(path)).opset_import] == [("", 17)]

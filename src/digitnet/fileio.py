@@ -67,6 +67,13 @@ def _default_mode() -> int:
 def atomic_open(path: str | Path, mode: str = "wb"):
     """Open a temporary file next to ``path``; rename it to ``path`` on success.
 
+    Raises
+    ------
+    WriteError
+        The folder, the temporary file or the rename failed (disk full, no permission, a folder
+        in the way): the temporary file is removed and ``path``'s previous content kept. Any
+        other exception from the ``with`` block is raised as it is, after the same clean-up.
+
     Examples
     --------
     >>> with atomic_open("out.txt", "w") as f:
